@@ -1,1 +1,56 @@
-fn main() {}
+//! `cargo xtask`: the project's own tools, written in Rust like the rest.
+//!
+//! - `cargo xtask verify` runs every step and checks that it behaves as the
+//!   walkthroughs say. Instructors run it before a class.
+//! - `cargo xtask load` measures a server step under many clients.
+//!
+//! Each subcommand lives in its own module.
+
+mod browser;
+mod checks;
+mod docs;
+mod load;
+mod report;
+mod steps;
+mod verify;
+mod wire;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: cargo xtask <command>
+
+Commands:
+  verify [--step N] [--no-browser]   run every step and check its behaviour
+  load --step N [--clients N]        measure a server step under many clients
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    let result = match command {
+        "verify" => verify::run(rest),
+        "load" => load::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            if !other.is_empty() {
+                eprintln!("error: unknown command `{other}`\n");
+            }
+            eprint!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! What `cargo xtask verify` checks, one module per step.
+//!
+//! A check is an async function that returns what it saw (`Ok`) or what
+//! was wrong (`Err`). Checks take a port, not a process, so the tests can
+//! point them at deliberately wrong servers and see them fail.
+
+pub mod step1;
+pub mod step2;
+pub mod step3;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::report::{Outcome, Verdict};
+use crate::steps::{Output, Running, run_to_end};
+use crate::wire;
+
+/// The text every step greets with, and the page sends.
+pub const GREETING: &str = "Hello, WebSocket!";
+
+/// "At once": how long a greeting or a log line may take to appear.
+const PROMPTLY: Duration = Duration::from_secs(2);
+
+/// Where checks deliver their outcomes as they finish.
+#[derive(Clone)]
+pub struct Sink(mpsc::UnboundedSender<Outcome>);
+
+impl Sink {
+    pub fn new() -> (Sink, mpsc::UnboundedReceiver<Outcome>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Sink(sender), receiver)
+    }
+
+    /// Records a check's result; a failure carries the process output that
+    /// may explain it.
+    pub fn record(&self, subject: &str, result: anyhow::Result<String>, output: Option<&Output>) {
+        let verdict = match result {
+            Ok(seen) => Verdict::Passed(seen),
+            Err(problem) => Verdict::Failed {
+                problem: format!("{problem:#}"),
+                output: output.map(Output::lines).unwrap_or_default(),
+            },
+        };
+        let _ = self.0.send(Outcome {
+            subject: subject.to_string(),
+            verdict,
+        });
+    }
+
+    pub fn skip(&self, subject: &str, why: String) {
+        let _ = self.0.send(Outcome {
+            subject: subject.to_string(),
+            verdict: Verdict::Skipped(why),
+        });
+    }
+}
+
+/// Starts a server step, recording a failure when it cannot start.
+pub async fn start(package: &str, sink: &Sink) -> Option<Running> {
+    match Running::start(package).await {
+        Ok(server) => Some(server),
+        Err(error) => {
+            sink.record(
+                package,
+                Err(error.context(format!("{package} did not start"))),
+                None,
+            );
+            None
+        }
+    }
+}
+
+/// A WebSocket client on `/` is greeted at once, and what it sends appears
+/// in the server's output as `Received: ...`.
+pub async fn greets_and_prints(port: u16, output: &Output) -> anyhow::Result<String> {
+    let mut socket = wire::websocket(port, "/").await?;
+    let first = wire::next_message(&mut socket, PROMPTLY)
+        .await
+        .context("no greeting")?;
+    ensure!(
+        first == Message::text(GREETING),
+        "the first message is {first:?}, not the greeting {GREETING:?}"
+    );
+
+    let printed_before = output.len();
+    socket.send(Message::text(GREETING)).await?;
+    let expected = format!("Received: {GREETING}");
+    let printed = output
+        .wait_for(printed_before, PROMPTLY, |line| line == expected)
+        .await;
+    ensure!(
+        printed.is_some(),
+        "the server did not print {expected:?} after we sent {GREETING:?}"
+    );
+    let _ = socket.close(None).await;
+    Ok(format!(
+        "WebSocket on / greeted {GREETING:?}; the server printed {expected:?}"
+    ))
+}
+
+/// A second copy of a step on a port that is in use explains itself in one
+/// line and exits with status 1.
+pub async fn port_taken(package: &str, port: u16) -> anyhow::Result<String> {
+    let port_text = port.to_string();
+    let run = run_to_end(package, &[], &[("PORT", &port_text)], wire::ANSWER_TIMEOUT).await?;
+    let lines = run.output.lines();
+    let expected = format!("port {port} is already in use");
+    ensure!(
+        run.status.code() == Some(1),
+        "exit status {} instead of 1; it printed {lines:?}",
+        run.status
+    );
+    ensure!(
+        lines
+            .iter()
+            .any(|line| line.contains(&expected) && line.contains("PORT=")),
+        "no line saying {expected:?} with the PORT= way out; it printed {lines:?}"
+    );
+    ensure!(
+        !lines.iter().any(|line| line.contains("panicked")),
+        "it panicked: {lines:?}"
+    );
+    Ok(format!(
+        "a second copy on port {port} says {:?}, exit 1",
+        lines.join(" ")
+    ))
+}
+
+/// Ctrl+C closes every open WebSocket with 1001 (going away), then the
+/// process exits with status 0. This stops the server.
+pub async fn ctrl_c_says_going_away(server: &mut Running) -> anyhow::Result<String> {
+    let mut socket = wire::websocket(server.port, "/").await?;
+    wire::next_message(&mut socket, PROMPTLY)
+        .await
+        .context("no greeting")?;
+    server.interrupt()?;
+    let message = wire::next_message(&mut socket, PROMPTLY)
+        .await
+        .context("no close frame after Ctrl+C")?;
+    let Message::Close(Some(frame)) = message else {
+        bail!("after Ctrl+C the client got {message:?}, not a close frame with code 1001");
+    };
+    ensure!(
+        frame.code == CloseCode::Away,
+        "close code {} instead of 1001",
+        u16::from(frame.code)
+    );
+    // Reading on sends our answer to the close frame, as a browser does.
+    let _ = tokio::time::timeout(PROMPTLY, async { while socket.next().await.is_some() {} }).await;
+    let Some(status) = server.exit_status(PROMPTLY).await else {
+        bail!("the process did not exit within {PROMPTLY:?} of Ctrl+C");
+    };
+    ensure!(
+        status.success(),
+        "the process exited with {status} after Ctrl+C, not 0"
+    );
+    Ok("Ctrl+C: the open WebSocket got close 1001 (going away), exit 0".to_string())
+}

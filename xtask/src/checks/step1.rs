@@ -1,0 +1,204 @@
+//! Step 1, the WebSocket-only server: it refuses plain HTTP exactly as
+//! Node's `ws` does, greets WebSocket clients, and stops cleanly.
+
+use anyhow::{Context, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::{PROMPTLY, Sink, ctrl_c_says_going_away, greets_and_prints, port_taken, start};
+use crate::steps::Output;
+use crate::wire;
+
+/// A request step 1 must refuse, and the refusal it must send, byte for byte.
+pub struct Refusal {
+    pub what: &'static str,
+    pub request: &'static [u8],
+    pub answer: &'static str,
+    /// The start of the line the server prints to explain it.
+    pub console: &'static str,
+}
+
+/// The refusals of Node's `ws` (see shared/reference/node-ws-behaviour.md),
+/// with `Connection: close` where Node keeps the connection alive.
+pub const REFUSALS: &[Refusal] = &[
+    Refusal {
+        what: "GET / (a browser opening the page)",
+        request: b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n",
+        answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
+                 Connection: close\r\n\r\nUpgrade Required",
+        console: "GET / -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
+    },
+    Refusal {
+        what: "GET /favicon.ico (the browser asking for the icon)",
+        request: b"GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
+                 Connection: close\r\n\r\nUpgrade Required",
+        console: "GET /favicon.ico -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
+    },
+    Refusal {
+        what: "HEAD /",
+        request: b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
+                 Connection: close\r\n\r\n",
+        console: "HEAD / -> 426 Upgrade Required",
+    },
+    Refusal {
+        what: "POST / with a form",
+        request: b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nx=1",
+        answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
+                 Connection: close\r\n\r\nUpgrade Required",
+        console: "POST / -> 426 Upgrade Required",
+    },
+    Refusal {
+        what: "an upgrade with POST",
+        request:
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        answer: "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\
+                 Connection: close\r\n\r\nInvalid HTTP method",
+        console: "POST / -> 405 Method Not Allowed",
+    },
+    Refusal {
+        what: "an upgrade without Sec-WebSocket-Key",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\
+                 Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    Refusal {
+        what: "an upgrade whose key is not 16 bytes",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\
+                 Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    Refusal {
+        what: "an upgrade without Sec-WebSocket-Version",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n\
+                 Sec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n\
+                 Missing or invalid Sec-WebSocket-Version header",
+        console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
+    },
+    Refusal {
+        what: "Upgrade: h2c",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\
+                 Connection: close\r\n\r\nInvalid Upgrade header",
+        console: "GET / -> 400 Bad Request",
+    },
+    Refusal {
+        what: "bytes that are not HTTP",
+        request: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n",
+        console: "? ? -> 400 Bad Request (not an HTTP request)",
+    },
+    Refusal {
+        what: "a 20 KB header",
+        request: b"",
+        answer: "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n",
+        console: "? ? -> 431 Request Header Fields Too Large",
+    },
+];
+
+/// A valid upgrade with the sample key of RFC 6455, section 1.3.
+const SAMPLE_UPGRADE: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The handshake answer for that key, then the greeting as one text frame:
+/// 0x81 (final frame, text), 0x11 (17 bytes, unmasked), the 17 bytes.
+const SAMPLE_ANSWER: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\
+    \x81\x11Hello, WebSocket!";
+
+pub async fn run(sink: Sink) {
+    let Some(mut server) = start("step1", &sink).await else {
+        return;
+    };
+    let output = &server.output;
+    for refusal in REFUSALS {
+        sink.record(
+            "step1",
+            refuses(server.port, refusal, output).await,
+            Some(output),
+        );
+    }
+    sink.record("step1", handshake_bytes(server.port).await, Some(output));
+    sink.record(
+        "step1",
+        greets_and_prints(server.port, output).await,
+        Some(output),
+    );
+    sink.record(
+        "step1",
+        port_taken("step1", server.port).await,
+        Some(output),
+    );
+    let result = ctrl_c_says_going_away(&mut server).await;
+    sink.record("step1", result, Some(&server.output));
+}
+
+/// The request gets exactly the expected answer, and the server's console
+/// explains it.
+pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::Result<String> {
+    let printed_before = output.len();
+    let request = if refusal.request.is_empty() {
+        format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX-Large: {}\r\n\r\n",
+            "a".repeat(20_000)
+        )
+        .into_bytes()
+    } else {
+        refusal.request.to_vec()
+    };
+    let answer = wire::exchange(port, &request).await?;
+    ensure!(
+        answer == refusal.answer.as_bytes(),
+        "{}: expected {}\n      but got {}",
+        refusal.what,
+        wire::printable(refusal.answer.as_bytes()),
+        wire::printable(&answer)
+    );
+    let explained = output
+        .wait_for(printed_before, PROMPTLY, |line| {
+            line.starts_with(refusal.console)
+        })
+        .await;
+    ensure!(
+        explained.is_some(),
+        "{}: the server did not print a line starting {:?}",
+        refusal.what,
+        refusal.console
+    );
+    let status_line = refusal.answer.lines().next().unwrap_or_default();
+    Ok(format!("{} -> {status_line}", refusal.what))
+}
+
+/// The handshake answer and the greeting frame, byte for byte.
+async fn handshake_bytes(port: u16) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(SAMPLE_UPGRADE).await?;
+    let mut answer = vec![0; SAMPLE_ANSWER.len()];
+    timeout(PROMPTLY, stream.read_exact(&mut answer))
+        .await
+        .context("no complete handshake answer and greeting in time")??;
+    ensure!(
+        answer == SAMPLE_ANSWER,
+        "expected {}\n      but got {}",
+        wire::printable(SAMPLE_ANSWER),
+        wire::printable(&answer)
+    );
+    Ok("upgrade with the RFC 6455 sample key -> 101, Sec-WebSocket-Accept s3pPLMBiTxaQ9kYGzzhZRbK+xOo=, \
+        then the frame 81 11 \"Hello, WebSocket!\""
+        .to_string())
+}

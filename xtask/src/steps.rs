@@ -1,0 +1,219 @@
+//! The step binaries: building them, and running them as real processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// How long a step may take to print its address after it starts.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+}
+
+/// Where cargo puts the binary of a step package.
+pub fn binary(package: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target
+        .join("debug")
+        .join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Builds the three steps once per process, with the cargo that started us.
+pub fn build() -> anyhow::Result<()> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        println!("Building the steps (cargo build -p step1 -p step2 -p step3) ...");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build", "--quiet", "-p", "step1", "-p", "step2", "-p", "step3",
+            ])
+            .current_dir(workspace_root())
+            .status();
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(_) => {
+                Err("building the steps failed: the compiler's messages are above".to_string())
+            }
+            Err(error) => Err(format!("cannot run cargo to build the steps: {error}")),
+        }
+    });
+    result.clone().map_err(anyhow::Error::msg)
+}
+
+/// Everything a process printed so far, stdout and stderr as they came.
+#[derive(Clone)]
+pub struct Output {
+    lines: Arc<Mutex<Vec<String>>>,
+    count: watch::Sender<usize>,
+}
+
+impl Output {
+    pub fn new() -> Self {
+        Output {
+            lines: Arc::default(),
+            count: watch::Sender::new(0),
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    fn push(&self, line: String) {
+        let mut lines = self.lines.lock().unwrap();
+        lines.push(line);
+        self.count.send_replace(lines.len());
+    }
+
+    /// Waits for a line, printed after the first `skip` lines, that
+    /// satisfies `wanted`.
+    pub async fn wait_for(
+        &self,
+        skip: usize,
+        wait: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let mut count = self.count.subscribe();
+        let search = async {
+            let mut checked = skip;
+            loop {
+                let lines = self.lines();
+                if let Some(line) = lines.iter().skip(checked).find(|line| wanted(line)) {
+                    return Some(line.clone());
+                }
+                checked = checked.max(lines.len());
+                count.changed().await.ok()?;
+            }
+        };
+        timeout(wait, search).await.ok().flatten()
+    }
+
+    /// Copies each line of `stream` into this output until it ends.
+    fn collect(&self, stream: impl AsyncRead + Unpin + Send + 'static) -> JoinHandle<()> {
+        let output = self.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                output.push(line);
+            }
+        })
+    }
+}
+
+/// A step running as its own process, listening on a free port.
+/// Dropping it kills the process.
+pub struct Running {
+    child: Child,
+    pub port: u16,
+    pub output: Output,
+}
+
+impl Running {
+    /// Starts a server step with `PORT=0`, so that the system picks a free
+    /// port, and reads the port from the address it prints first.
+    pub async fn start(package: &str) -> anyhow::Result<Running> {
+        let mut command = Command::new(binary(package));
+        command.env("PORT", "0").env_remove("HOST");
+        let (child, output, _) = spawn(command)?;
+        let first = output.wait_for(0, START_TIMEOUT, |_| true).await;
+        let Some(first) = first else {
+            bail!("{package} printed nothing within {START_TIMEOUT:?} of starting");
+        };
+        let port = first
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .with_context(|| format!("{package}'s first line is not an address: {first:?}"))?;
+        Ok(Running {
+            child,
+            port,
+            output,
+        })
+    }
+
+    /// Sends Ctrl+C (SIGINT), as a learner does in the terminal.
+    pub fn interrupt(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the process has already ended")?;
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -INT {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// The exit status, if the process ends within `wait`.
+    pub async fn exit_status(&mut self, wait: Duration) -> Option<ExitStatus> {
+        timeout(wait, self.child.wait()).await.ok()?.ok()
+    }
+}
+
+/// A step run to its end, as `cargo run -p stepN` would.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub output: Output,
+}
+
+/// Runs a step with arguments and environment until it exits.
+pub async fn run_to_end(
+    package: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    wait: Duration,
+) -> anyhow::Result<Finished> {
+    let mut command = Command::new(binary(package));
+    command.args(args).env_remove("HOST").env_remove("PORT");
+    command.envs(env.iter().copied());
+    let (mut child, output, readers) = spawn(command)?;
+    let Ok(status) = timeout(wait, child.wait()).await else {
+        bail!("{package} did not finish within {wait:?}");
+    };
+    for reader in readers {
+        let _ = reader.await;
+    }
+    Ok(Finished {
+        status: status?,
+        output,
+    })
+}
+
+fn spawn(mut command: Command) -> anyhow::Result<(Child, Output, [JoinHandle<()>; 2])> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {program}: run `cargo build --workspace` first"))?;
+    let output = Output::new();
+    let readers = [
+        output.collect(child.stdout.take().expect("stdout is piped")),
+        output.collect(child.stderr.take().expect("stderr is piped")),
+    ];
+    Ok((child, output, readers))
+}
