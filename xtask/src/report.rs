@@ -26,12 +26,6 @@ pub struct Outcome {
     pub verdict: Verdict,
 }
 
-impl Outcome {
-    pub fn passed(&self) -> bool {
-        matches!(self.verdict, Verdict::Passed(_))
-    }
-}
-
 pub struct Report {
     started: Instant,
     passed: usize,

@@ -46,6 +46,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let wanted = |step: u8| options.step.is_none_or(|only| only == step);
+    let mut report = Report::new();
     steps::build()?;
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -64,7 +65,6 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         let _ = (browser::NAME, docs::NAME);
         drop(sink);
 
-        let mut report = Report::new();
         while let Some(outcome) = outcomes.recv().await {
             report.record(&outcome);
         }
