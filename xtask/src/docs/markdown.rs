@@ -106,7 +106,7 @@ fn opening_fence(line: &str) -> Option<(String, usize)> {
 
 fn closes(line: &str, fence: &str) -> bool {
     let trimmed = line.trim();
-    trimmed.starts_with(fence) && trimmed.chars().all(|c| Some(c) == fence.chars().next())
+    trimmed.starts_with(fence) && trimmed.chars().all(|c| fence.starts_with(c))
 }
 
 fn strip_indent(line: &str, indent: usize) -> &str {
@@ -116,7 +116,11 @@ fn strip_indent(line: &str, indent: usize) -> &str {
 
 /// The marker in the nearest non-blank line above a block.
 fn marker_above(lines_before: &[&str]) -> Marker {
-    let Some(above) = lines_before.iter().rev().find(|line| !line.trim().is_empty()) else {
+    let Some(above) = lines_before
+        .iter()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+    else {
         return Marker::Missing;
     };
     let above = above.trim();
@@ -164,7 +168,11 @@ pub fn replace_bodies(text: &str, replacements: &[(&Block, Vec<String>)]) -> Str
     let mut sorted: Vec<_> = replacements.iter().collect();
     sorted.sort_by_key(|(block, _)| block.body_lines.start);
     for (block, body) in sorted {
-        result.extend(lines[index..block.body_lines.start].iter().map(|l| l.to_string()));
+        result.extend(
+            lines[index..block.body_lines.start]
+                .iter()
+                .map(|l| l.to_string()),
+        );
         let indent = " ".repeat(block.indent);
         result.extend(body.iter().map(|line| {
             if line.is_empty() {

@@ -112,7 +112,10 @@ impl Docs {
 
     /// Chapter file names of either language, in order.
     fn all_chapters(&self) -> BTreeSet<&str> {
-        LANGUAGES.iter().flat_map(|language| self.chapters(language)).collect()
+        LANGUAGES
+            .iter()
+            .flat_map(|language| self.chapters(language))
+            .collect()
     }
 
     /// The output blocks, with their pages, grouped by scenario.
@@ -157,7 +160,8 @@ fn into_result(outcome: Outcome) -> anyhow::Result<String> {
 pub type ReadSource<'a> = &'a dyn Fn(&str) -> anyhow::Result<String>;
 
 pub fn read_from_disk(path: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(workspace_root().join(path)).with_context(|| format!("cannot read {path}"))
+    std::fs::read_to_string(workspace_root().join(path))
+        .with_context(|| format!("cannot read {path}"))
 }
 
 /// The same chapters in both languages, every one listed in the README, and
@@ -169,7 +173,10 @@ pub fn check_layout(docs: &Docs, exists: &dyn Fn(&str) -> bool) -> Outcome {
         let have = docs.chapters(language);
         for chapter in &chapters {
             if !have.contains(chapter) {
-                let other = LANGUAGES.iter().find(|other| **other != language).unwrap_or(&language);
+                let other = LANGUAGES
+                    .iter()
+                    .find(|other| **other != language)
+                    .unwrap_or(&language);
                 problems.push(Problem {
                     at: format!("docs/{language}"),
                     what: format!("{chapter} is missing, but docs/{other}/{chapter} exists"),
@@ -189,7 +196,12 @@ pub fn check_layout(docs: &Docs, exists: &dyn Fn(&str) -> bool) -> Outcome {
             what: "missing: it links both languages and gives the chapter order".to_string(),
         }),
         Some(readme) => {
-            let linked: BTreeSet<&str> = readme.parsed.links.iter().map(|(_, target)| target.as_str()).collect();
+            let linked: BTreeSet<&str> = readme
+                .parsed
+                .links
+                .iter()
+                .map(|(_, target)| target.as_str())
+                .collect();
             for language in LANGUAGES {
                 for chapter in docs.chapters(language) {
                     let target = format!("{language}/{chapter}");
@@ -291,8 +303,12 @@ pub fn check_chapter(docs: &Docs, chapter: &str, read_source: ReadSource) -> Out
     if problems.is_empty() {
         let blocks = pages.first().map_or(0, |page| page.parsed.blocks.len());
         let headings = pages.first().map_or(0, |page| page.parsed.headings.len());
+        let code = match sources / pages.len().max(1) {
+            0 => "no block shows project code".to_string(),
+            count => format!("the {count} showing project code match it"),
+        };
         Ok(format!(
-            "{chapter}: en and ko have the same {headings} headings and {blocks} blocks; {sources} source blocks match the code"
+            "{chapter}: en and ko have the same headings ({headings}) and code blocks ({blocks}); {code}"
         ))
     } else {
         Err(problems)
@@ -321,7 +337,11 @@ fn source_region(selector: &str, read_source: ReadSource) -> anyhow::Result<Vec<
 fn first_difference(shown: &[impl AsRef<str>], real: &[impl AsRef<str>]) -> Option<String> {
     let at = (0..shown.len().max(real.len()))
         .find(|&index| shown.get(index).map(AsRef::as_ref) != real.get(index).map(AsRef::as_ref))?;
-    let describe = |line: Option<&str>| line.map_or("nothing (the block ends)".to_string(), |line| format!("{line:?}"));
+    let describe = |line: Option<&str>| {
+        line.map_or("nothing (the block ends)".to_string(), |line| {
+            format!("{line:?}")
+        })
+    };
     Some(format!(
         "line {} of the block shows {} where the real one has {}",
         at + 1,
@@ -342,7 +362,11 @@ fn compare_structure(first: &Page, second: &Page) -> Vec<Problem> {
             .collect()
     };
     let blocks = |page: &Page| -> Vec<(usize, String)> {
-        page.parsed.blocks.iter().map(|block| (block.line, signature(block))).collect()
+        page.parsed
+            .blocks
+            .iter()
+            .map(|block| (block.line, signature(block)))
+            .collect()
     };
     let mut problems = Vec::new();
     for (what, first_items, second_items) in [
@@ -385,21 +409,31 @@ fn first_parting(
     second: &Page,
     second_items: &[(usize, String)],
 ) -> Option<Problem> {
-    let at = (0..first_items.len().max(second_items.len()))
-        .find(|&index| first_items.get(index).map(|item| &item.1) != second_items.get(index).map(|item| &item.1))?;
+    let at = (0..first_items.len().max(second_items.len())).find(|&index| {
+        first_items.get(index).map(|item| &item.1) != second_items.get(index).map(|item| &item.1)
+    })?;
     let ordinal = at + 1;
     Some(match (first_items.get(at), second_items.get(at)) {
         (Some((line, item)), Some((other_line, other))) => Problem {
             at: second.at(*other_line),
-            what: format!("{what} {ordinal} is `{other}` here but `{item}` in {}", first.at(*line)),
+            what: format!(
+                "{what} {ordinal} is `{other}` here but `{item}` in {}",
+                first.at(*line)
+            ),
         },
         (Some((line, item)), None) => Problem {
             at: second.path.clone(),
-            what: format!("{what} {ordinal} (`{item}`, {}) is missing here", first.at(*line)),
+            what: format!(
+                "{what} {ordinal} (`{item}`, {}) is missing here",
+                first.at(*line)
+            ),
         },
         (None, Some((line, item))) => Problem {
             at: first.path.clone(),
-            what: format!("{what} {ordinal} (`{item}`, {}) is missing here", second.at(*line)),
+            what: format!(
+                "{what} {ordinal} (`{item}`, {}) is missing here",
+                second.at(*line)
+            ),
         },
         (None, None) => unreachable!("the index is below the longer length"),
     })
@@ -411,17 +445,26 @@ pub fn check_output(docs: &Docs, scenario: &str, run: &anyhow::Result<Vec<String
     let run = match run {
         Ok(run) => run,
         Err(error) => {
-            let at = blocks.first().map_or("docs".to_string(), |(page, block)| page.at(block.line));
+            let at = blocks
+                .first()
+                .map_or("docs".to_string(), |(page, block)| page.at(block.line));
             return Err(vec![Problem {
                 at,
                 what: format!("running `{scenario}` failed: {error:#}"),
             }]);
         }
     };
-    let real: Vec<String> = run.iter().map(|line| transcripts::comparable(line)).collect();
+    let real: Vec<String> = run
+        .iter()
+        .map(|line| transcripts::comparable(line))
+        .collect();
     let mut problems = Vec::new();
     for (page, block) in &blocks {
-        let shown: Vec<String> = block.body.iter().map(|line| transcripts::comparable(line)).collect();
+        let shown: Vec<String> = block
+            .body
+            .iter()
+            .map(|line| transcripts::comparable(line))
+            .collect();
         if let Some(difference) = first_difference(&shown, &real) {
             problems.push(Problem {
                 at: page.at(block.line),
@@ -430,8 +473,14 @@ pub fn check_output(docs: &Docs, scenario: &str, run: &anyhow::Result<Vec<String
         }
     }
     if problems.is_empty() {
-        let places: Vec<String> = blocks.iter().map(|(page, block)| page.at(block.line)).collect();
-        Ok(format!("output `{scenario}` as a real run prints it: {}", places.join(", ")))
+        let places: Vec<String> = blocks
+            .iter()
+            .map(|(page, block)| page.at(block.line))
+            .collect();
+        Ok(format!(
+            "output `{scenario}` as a real run prints it: {}",
+            places.join(", ")
+        ))
     } else {
         Err(problems)
     }
@@ -453,7 +502,11 @@ pub async fn run(sink: Sink) {
     }
     for scenario in docs.outputs().keys() {
         let real = transcripts::run(scenario).await;
-        sink.record(SUBJECT, into_result(check_output(&docs, scenario, &real)), None);
+        sink.record(
+            SUBJECT,
+            into_result(check_output(&docs, scenario, &real)),
+            None,
+        );
     }
 }
 
@@ -473,7 +526,9 @@ pub fn synced(
                 Marker::Source(selector) => source_region(selector, read_source),
                 Marker::Output(scenario) => match runs.get(scenario.as_str()) {
                     Some(Ok(lines)) => Ok(lines.clone()),
-                    Some(Err(error)) => Err(anyhow::anyhow!("running `{scenario}` failed: {error:#}")),
+                    Some(Err(error)) => {
+                        Err(anyhow::anyhow!("running `{scenario}` failed: {error:#}"))
+                    }
                     None => continue,
                 },
                 _ => continue,
@@ -491,18 +546,28 @@ pub fn synced(
             // Output lines that differ only in what varies between runs
             // stay as they are, so that a sync changes nothing needlessly.
             let comparable = |lines: &[String]| -> Vec<String> {
-                lines.iter().map(|line| transcripts::comparable(line)).collect()
+                lines
+                    .iter()
+                    .map(|line| transcripts::comparable(line))
+                    .collect()
             };
             let same = match block.marker {
                 Marker::Output(_) => comparable(&block.body) == comparable(&fresh),
-                _ => block.body.iter().map(|line| line.trim_end()).eq(fresh.iter().map(String::as_str)),
+                _ => block
+                    .body
+                    .iter()
+                    .map(|line| line.trim_end())
+                    .eq(fresh.iter().map(String::as_str)),
             };
             if !same {
                 replacements.push((block, fresh));
             }
         }
         if !replacements.is_empty() {
-            rewritten.push((page.path.clone(), markdown::replace_bodies(&page.text, &replacements)));
+            rewritten.push((
+                page.path.clone(),
+                markdown::replace_bodies(&page.text, &replacements),
+            ));
         }
     }
     (rewritten, problems)
@@ -513,7 +578,9 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
     let sync = match args.first().map(String::as_str) {
         None | Some("check") => false,
         Some("sync") => true,
-        Some(other) => bail!("unknown docs command `{other}`: use `cargo xtask docs` or `cargo xtask docs sync`"),
+        Some(other) => bail!(
+            "unknown docs command `{other}`: use `cargo xtask docs` or `cargo xtask docs sync`"
+        ),
     };
     steps::build()?;
     let runtime = tokio::runtime::Runtime::new()?;

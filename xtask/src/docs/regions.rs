@@ -43,7 +43,10 @@ impl Selector {
     pub fn parse(text: &str) -> anyhow::Result<Selector> {
         let words = split_words(text)?;
         let mut words = words.iter().map(String::as_str);
-        let file = words.next().context("the marker names no file")?.to_string();
+        let file = words
+            .next()
+            .context("the marker names no file")?
+            .to_string();
         let mut item = None;
         let mut part = Part::Whole;
         while let Some(word) = words.next() {
@@ -172,8 +175,8 @@ fn with_comments_above(lines: &[&str], start: usize) -> usize {
     let mut first = start;
     while first > 0 {
         let above = lines[first - 1].trim_start();
-        let attached = (above.starts_with("//") && !above.starts_with("//!"))
-            || above.starts_with("#[");
+        let attached =
+            (above.starts_with("//") && !above.starts_with("//!")) || above.starts_with("#[");
         if !attached {
             break;
         }
@@ -192,7 +195,12 @@ pub fn dedent(lines: &[&str]) -> Vec<String> {
         .unwrap_or(0);
     lines
         .iter()
-        .map(|line| line.get(indent..).unwrap_or_default().trim_end().to_string())
+        .map(|line| {
+            line.get(indent..)
+                .unwrap_or_default()
+                .trim_end()
+                .to_string()
+        })
         .collect()
 }
 
@@ -216,10 +224,14 @@ impl<'a> CodeMap<'a> {
                 b'/' if bytes.get(index + 1) == Some(&b'/') => {
                     text[index..].find('\n').unwrap_or(bytes.len() - index)
                 }
-                b'/' if bytes.get(index + 1) == Some(&b'*') => block_comment_length(&bytes[index..]),
+                b'/' if bytes.get(index + 1) == Some(&b'*') => {
+                    block_comment_length(&bytes[index..])
+                }
                 b'"' => quoted_length(&bytes[index..]),
                 b'r' if !follows_identifier(bytes, index) => raw_string_length(&bytes[index..]),
-                b'b' if !follows_identifier(bytes, index) && bytes.get(index + 1) == Some(&b'r') => {
+                b'b' if !follows_identifier(bytes, index)
+                    && bytes.get(index + 1) == Some(&b'r') =>
+                {
                     match raw_string_length(&bytes[index + 1..]) {
                         0 => 0,
                         length => length + 1,
@@ -395,7 +407,10 @@ fn block_comment_length(bytes: &[u8]) -> usize {
 fn char_literal_length(text: &str) -> usize {
     let mut chars = text.char_indices().skip(1);
     match chars.next() {
-        Some((_, '\\')) => text.get(3..).and_then(|rest| rest.find('\'')).map_or(0, |at| at + 4),
+        Some((_, '\\')) => text
+            .get(3..)
+            .and_then(|rest| rest.find('\''))
+            .map_or(0, |at| at + 4),
         Some((_, _)) => match chars.next() {
             Some((at, '\'')) => at + 1,
             _ => 0,

@@ -21,17 +21,47 @@ use crate::wire;
 /// The scenarios a block can name in `<!-- output: NAME -->`, and what each
 /// one runs.
 pub const SCENARIOS: &[(&str, &str)] = &[
-    ("step1-session", "cargo run -p step1; a page connects and says hello; Ctrl+C"),
-    ("step1-curl", "curl -i http://localhost:8080/ while step 1 runs"),
-    ("step1-during-step2", "step 1's console while cargo run -p step2 plays the browser"),
-    ("step2-against-step1", "cargo run -p step2 while step 1 runs"),
-    ("step2-against-step3", "cargo run -p step2 while step 3 runs"),
-    ("step3-session", "cargo run -p step3; a browser loads the page, which connects; Ctrl+C"),
-    ("step1-handshake", "the opening handshake with the RFC 6455 sample key, byte by byte"),
+    (
+        "step1-session",
+        "cargo run -p step1; a page connects and says hello; Ctrl+C",
+    ),
+    (
+        "step1-curl",
+        "curl -i http://localhost:8080/ while step 1 runs",
+    ),
+    (
+        "step1-during-step2",
+        "step 1's console while cargo run -p step2 plays the browser",
+    ),
+    (
+        "step2-against-step1",
+        "cargo run -p step2 while step 1 runs",
+    ),
+    (
+        "step2-against-step3",
+        "cargo run -p step2 while step 3 runs",
+    ),
+    (
+        "step3-session",
+        "cargo run -p step3; a browser loads the page, which connects; Ctrl+C",
+    ),
+    (
+        "step1-handshake",
+        "the opening handshake with the RFC 6455 sample key, byte by byte",
+    ),
     ("step1-ping", "a masked ping sent to step 1, and its pong"),
-    ("step1-close", "the close frame an open connection gets when step 1 is stopped"),
-    ("port-in-use", "cargo run -p step1 while step 1 already runs"),
-    ("step2-no-server", "cargo run -p step2 with no server running"),
+    (
+        "step1-close",
+        "the close frame an open connection gets when step 1 is stopped",
+    ),
+    (
+        "port-in-use",
+        "cargo run -p step1 while step 1 already runs",
+    ),
+    (
+        "step2-no-server",
+        "cargo run -p step2 with no server running",
+    ),
 ];
 
 /// The port every walkthrough shows.
@@ -58,9 +88,15 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-session" => session("step1").await?,
         "step3-session" => session("step3").await?,
         "step1-curl" => curl_step1().await?,
-        "step1-during-step2" => step2_against("step1").await.map(|run| (run.server, run.port))?,
-        "step2-against-step1" => step2_against("step1").await.map(|run| (run.step2, run.port))?,
-        "step2-against-step3" => step2_against("step3").await.map(|run| (run.step2, run.port))?,
+        "step1-during-step2" => step2_against("step1")
+            .await
+            .map(|run| (run.server, run.port))?,
+        "step2-against-step1" => step2_against("step1")
+            .await
+            .map(|run| (run.step2, run.port))?,
+        "step2-against-step3" => step2_against("step3")
+            .await
+            .map(|run| (run.step2, run.port))?,
         "step1-handshake" => handshake().await?,
         "step1-ping" => ping().await?,
         "step1-close" => close().await?,
@@ -115,15 +151,19 @@ async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
 async fn curl_step1() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
     let port = server.port;
-    let request =
-        format!("GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n");
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n"
+    );
     let answer = wire::exchange(port, request.as_bytes()).await?;
     let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let mut lines: Vec<String> = head.split("\r\n").map(str::to_string).collect();
     lines.push(String::new());
     lines.extend(body.lines().map(str::to_string));
-    Ok((command(&format!("curl -i http://localhost:{port}/"), lines), port))
+    Ok((
+        command(&format!("curl -i http://localhost:{port}/"), lines),
+        port,
+    ))
 }
 
 struct Step2Run {
@@ -159,7 +199,10 @@ async fn port_in_use() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
     let port = server.port.to_string();
     let run = run_to_end("step1", &[], &[("PORT", &port)], PROMPTLY).await?;
-    Ok((command("cargo run -p step1", run.output.lines()), server.port))
+    Ok((
+        command("cargo run -p step1", run.output.lines()),
+        server.port,
+    ))
 }
 
 /// Step 2 with nothing listening on its port.
@@ -288,7 +331,11 @@ fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Masking and unmasking are the same XOR with the key, byte by byte.
 fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    payload.iter().zip(key.iter().cycle()).map(|(byte, k)| byte ^ k).collect()
+    payload
+        .iter()
+        .zip(key.iter().cycle())
+        .map(|(byte, k)| byte ^ k)
+        .collect()
 }
 
 /// The parts of a frame header (RFC 6455, section 5.2).
@@ -304,8 +351,14 @@ struct FrameHeader {
 fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
     let (&first, &second) = (bytes.first()?, bytes.get(1)?);
     let (payload_length, mut length) = match second & 0x7f {
-        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize, 10),
+        126 => (
+            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         short => (short as usize, 2),
     };
     let mask = if second & 0x80 != 0 {
@@ -346,7 +399,11 @@ pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
         _ => "reserved opcode",
     };
     let fin = if header.fin { "FIN" } else { "not FIN" };
-    let masked = if header.mask.is_some() { "masked" } else { "not masked" };
+    let masked = if header.mask.is_some() {
+        "masked"
+    } else {
+        "not masked"
+    };
     let size_bytes = header.length - if header.mask.is_some() { 4 } else { 0 };
     let mut parts = vec![(
         frame[..size_bytes].to_vec(),
@@ -359,7 +416,10 @@ pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
     if let Some(key) = header.mask {
         parts.push((key.to_vec(), "masking key".to_string()));
         let clear = mask(&payload, key);
-        parts.push((payload.clone(), format!("payload, masked ({:?} unmasked)", text(&clear))));
+        parts.push((
+            payload.clone(),
+            format!("payload, masked ({:?} unmasked)", text(&clear)),
+        ));
         payload = Vec::new();
     }
     if header.opcode == 0x8 && payload.len() >= 2 {
@@ -371,7 +431,11 @@ pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
         let about = format!("{:?}", text(&payload));
         parts.push((payload, about));
     }
-    let width = parts.iter().map(|(bytes, _)| bytes.len() * 3).max().unwrap_or(0);
+    let width = parts
+        .iter()
+        .map(|(bytes, _)| bytes.len() * 3)
+        .max()
+        .unwrap_or(0);
     parts
         .iter()
         .map(|(bytes, about)| format!("{direction} {:<width$} {about}", hex(bytes)))
@@ -389,7 +453,9 @@ fn text(bytes: &[u8]) -> String {
 
 /// `$ command`, then what it printed.
 fn command(command: &str, printed: Vec<String>) -> Vec<String> {
-    std::iter::once(format!("$ {command}")).chain(printed).collect()
+    std::iter::once(format!("$ {command}"))
+        .chain(printed)
+        .collect()
 }
 
 /// Waits until a process has printed nothing for a moment.
@@ -425,7 +491,12 @@ pub fn comparable(line: &str) -> String {
         let client_address = ["127.0.0.1:", "[::1]:"]
             .iter()
             .find_map(|address| rest.strip_prefix(address))
-            .map(|after| (after, after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len()))
+            .map(|after| {
+                (
+                    after,
+                    after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len(),
+                )
+            })
             .filter(|(after, digits)| *digits > 0 && !is_shown_port(&after[..*digits]));
         if let Some((after, digits)) = client_address {
             result.push_str("<client>");
@@ -453,7 +524,10 @@ fn mask_durations(line: &str) -> String {
         let starts_number = rest.starts_with(|c: char| c.is_ascii_digit())
             && !result.ends_with(|c: char| c.is_alphanumeric() || c == '.');
         if starts_number {
-            let number = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').len();
+            let number = rest.len()
+                - rest
+                    .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                    .len();
             let after = &rest[number..];
             let unit = UNITS.iter().find(|unit| {
                 after
