@@ -71,7 +71,7 @@ const SHOWN_PORT: u16 = 8080;
 const PROMPTLY: Duration = Duration::from_secs(3);
 
 /// A process counts as done printing when it stays quiet this long.
-const QUIET: Duration = Duration::from_millis(200);
+const QUIET: Duration = Duration::from_millis(300);
 
 /// What step 2 may take for its two requests and its round trip.
 const STEP2_TIMEOUT: Duration = Duration::from_secs(20);
