@@ -3,6 +3,8 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask docs` checks the walkthroughs against the code, and
+//!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
 //! Each subcommand lives in its own module.
 
@@ -23,6 +25,8 @@ Usage: cargo xtask <command>
 Commands:
   verify [--step N] [--no-browser]   run every step and check its behaviour
   load --step N [--clients N]        measure a server step under many clients
+  docs [check]                       check the walkthroughs against the code
+  docs sync                          rewrite their code blocks and outputs from it
 ";
 
 fn main() -> ExitCode {
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
     let result = match command {
         "verify" => verify::run(rest),
         "load" => load::run(rest),
+        "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

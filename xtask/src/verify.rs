@@ -62,7 +62,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if wanted(3) {
             groups.spawn(checks::step3::run(sink.clone()));
         }
-        let _ = (browser::NAME, docs::NAME);
+        let _ = browser::NAME;
+        if options.step.is_none() {
+            groups.spawn(docs::run(sink.clone()));
+        }
         drop(sink);
 
         while let Some(outcome) = outcomes.recv().await {

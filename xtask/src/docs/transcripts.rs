@@ -1,0 +1,573 @@
+//! The commands that the walkthroughs show with their output, run for real.
+//!
+//! Each scenario starts the real step binaries on free ports, does what the
+//! chapter describes (a page connects, Ctrl+C is pressed, ...) and returns
+//! the lines a learner would see, starting with the `$ command` lines. The
+//! port the system picked is shown as 8080, the port the walkthroughs use.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::checks::GREETING;
+use crate::steps::{Output, Running, run_to_end};
+use crate::wire;
+
+/// The scenarios a block can name in `<!-- output: NAME -->`, and what each
+/// one runs.
+pub const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "step1-session",
+        "cargo run -p step1; a page connects and says hello; Ctrl+C",
+    ),
+    (
+        "step1-curl",
+        "curl -i http://localhost:8080/ while step 1 runs",
+    ),
+    (
+        "step1-during-step2",
+        "step 1's console while cargo run -p step2 plays the browser",
+    ),
+    (
+        "step2-against-step1",
+        "cargo run -p step2 while step 1 runs",
+    ),
+    (
+        "step2-against-step3",
+        "cargo run -p step2 while step 3 runs",
+    ),
+    (
+        "step3-session",
+        "cargo run -p step3; a browser loads the page, which connects; Ctrl+C",
+    ),
+    (
+        "step1-handshake",
+        "the opening handshake with the RFC 6455 sample key, byte by byte",
+    ),
+    ("step1-ping", "a masked ping sent to step 1, and its pong"),
+    (
+        "step1-close",
+        "the close frame an open connection gets when step 1 is stopped",
+    ),
+    (
+        "port-in-use",
+        "cargo run -p step1 while step 1 already runs",
+    ),
+    (
+        "step2-no-server",
+        "cargo run -p step2 with no server running",
+    ),
+];
+
+/// The port every walkthrough shows.
+const SHOWN_PORT: u16 = 8080;
+
+/// How long anything (a greeting, a log line, an exit) may take.
+const PROMPTLY: Duration = Duration::from_secs(3);
+
+/// A process counts as done printing when it stays quiet this long.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// What step 2 may take for its two requests and its round trip.
+const STEP2_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The key of RFC 6455, section 1.3, whose accept value the RFC gives.
+const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The masking key of the RFC's own examples (section 5.7).
+const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Runs the scenario `name` and returns what a learner would see.
+pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
+    let (lines, port) = match name {
+        "step1-session" => session("step1").await?,
+        "step3-session" => session("step3").await?,
+        "step1-curl" => curl_step1().await?,
+        "step1-during-step2" => step2_against("step1")
+            .await
+            .map(|run| (run.server, run.port))?,
+        "step2-against-step1" => step2_against("step1")
+            .await
+            .map(|run| (run.step2, run.port))?,
+        "step2-against-step3" => step2_against("step3")
+            .await
+            .map(|run| (run.step2, run.port))?,
+        "step1-handshake" => handshake().await?,
+        "step1-ping" => ping().await?,
+        "step1-close" => close().await?,
+        "port-in-use" => port_in_use().await?,
+        "step2-no-server" => step2_no_server().await?,
+        other => bail!("there is no output scenario `{other}`; known: {}", names()),
+    };
+    Ok(lines.iter().map(|line| show_port(line, port)).collect())
+}
+
+pub fn names() -> String {
+    let names: Vec<&str> = SCENARIOS.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+}
+
+/// A server run by hand: a page connects, says hello, and stays open until
+/// Ctrl+C, as a browser tab does. Step 3's page is loaded first.
+async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
+    let mut server = Running::start(package).await?;
+    let port = server.port;
+    settle(&server.output).await;
+    if package == "step3" {
+        wire::get(port, "/").await?;
+        wire::get(port, "/favicon.ico").await?;
+    }
+    let mut socket = wire::websocket(port, "/").await?;
+    wire::next_message(&mut socket, PROMPTLY)
+        .await
+        .context("no greeting")?;
+    socket.send(Message::text(GREETING)).await?;
+    let received = format!("Received: {GREETING}");
+    server
+        .output
+        .wait_for(0, PROMPTLY, |line| line == received)
+        .await;
+    settle(&server.output).await;
+
+    let before_ctrl_c = server.output.len();
+    // The page reads on, which answers the server's close frame.
+    let page = tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} });
+    server.interrupt()?;
+    server.exit_status(PROMPTLY).await;
+    let _ = timeout(PROMPTLY, page).await;
+    settle(&server.output).await;
+
+    let mut lines = server.output.lines();
+    lines.insert(before_ctrl_c.min(lines.len()), "^C".to_string());
+    Ok((command(&format!("cargo run -p {package}"), lines), port))
+}
+
+/// What `curl -i` prints for step 1's answer to the request curl sends.
+async fn curl_step1() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Running::start("step1").await?;
+    let port = server.port;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n"
+    );
+    let answer = wire::exchange(port, request.as_bytes()).await?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines: Vec<String> = head.split("\r\n").map(str::to_string).collect();
+    lines.push(String::new());
+    lines.extend(body.lines().map(str::to_string));
+    Ok((
+        command(&format!("curl -i http://localhost:{port}/"), lines),
+        port,
+    ))
+}
+
+struct Step2Run {
+    port: u16,
+    /// What `cargo run -p step2` printed.
+    step2: Vec<String>,
+    /// The server's console, from its start.
+    server: Vec<String>,
+}
+
+/// `cargo run -p step2` in a second terminal while a server step runs.
+async fn step2_against(package: &str) -> anyhow::Result<Step2Run> {
+    let server = Running::start(package).await?;
+    let port = server.port;
+    let port_text = port.to_string();
+    let run = run_to_end("step2", &[], &[("PORT", &port_text)], STEP2_TIMEOUT).await?;
+    ensure!(
+        run.status.success(),
+        "step2 exited with {}: {:?}",
+        run.status,
+        run.output.lines()
+    );
+    settle(&server.output).await;
+    Ok(Step2Run {
+        port,
+        step2: command("cargo run -p step2", run.output.lines()),
+        server: command(&format!("cargo run -p {package}"), server.output.lines()),
+    })
+}
+
+/// A second copy of step 1 on the port the first one holds.
+async fn port_in_use() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Running::start("step1").await?;
+    let port = server.port.to_string();
+    let run = run_to_end("step1", &[], &[("PORT", &port)], PROMPTLY).await?;
+    Ok((
+        command("cargo run -p step1", run.output.lines()),
+        server.port,
+    ))
+}
+
+/// Step 2 with nothing listening on its port.
+async fn step2_no_server() -> anyhow::Result<(Vec<String>, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let port_text = port.to_string();
+    let run = run_to_end("step2", &[], &[("PORT", &port_text)], STEP2_TIMEOUT).await?;
+    Ok((command("cargo run -p step2", run.output.lines()), port))
+}
+
+/// The opening handshake and the greeting, every byte shown: `>` is what
+/// the client sends, `<` what step 1 answers.
+async fn handshake() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Running::start("step1").await?;
+    let port = server.port;
+    let request = upgrade_request(port);
+    let mut connection = RawConnection::open(port, &request).await?;
+    let mut lines: Vec<String> = request
+        .split_inclusive("\r\n")
+        .map(|line| format!("> {}", line.replace("\r\n", "\\r\\n")))
+        .collect();
+    lines.extend(
+        connection
+            .head
+            .split_inclusive("\r\n")
+            .map(|line| format!("< {}", line.replace("\r\n", "\\r\\n"))),
+    );
+    let greeting = connection.frame().await?;
+    lines.extend(describe_frame('<', &greeting));
+    Ok((lines, port))
+}
+
+/// A ping from the client, masked as every client frame must be, and the
+/// pong step 1 answers with.
+async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Running::start("step1").await?;
+    let mut connection = RawConnection::open(server.port, &upgrade_request(server.port)).await?;
+    connection.frame().await.context("no greeting")?;
+    let ping = masked_frame(0x9, b"tick");
+    connection.stream.write_all(&ping).await?;
+    let pong = connection.frame().await.context("no pong")?;
+    let mut lines = describe_frame('>', &ping);
+    lines.extend(describe_frame('<', &pong));
+    Ok((lines, server.port))
+}
+
+/// The frame an open connection receives when step 1 gets Ctrl+C.
+async fn close() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Running::start("step1").await?;
+    let mut connection = RawConnection::open(server.port, &upgrade_request(server.port)).await?;
+    connection.frame().await.context("no greeting")?;
+    server.interrupt()?;
+    let close = connection.frame().await.context("no close frame")?;
+    Ok((describe_frame('<', &close), server.port))
+}
+
+fn upgrade_request(port: u16) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// A WebSocket read byte by byte, without a library in between.
+struct RawConnection {
+    stream: TcpStream,
+    /// The server's answer to the upgrade request, up to its blank line.
+    head: String,
+    /// Bytes read but not used yet.
+    unread: Vec<u8>,
+}
+
+impl RawConnection {
+    async fn open(port: u16, request: &str) -> anyhow::Result<RawConnection> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut connection = RawConnection {
+            stream,
+            head: String::new(),
+            unread: Vec::new(),
+        };
+        let end = loop {
+            if let Some(at) = connection.unread.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            connection.read_more().await?;
+        };
+        let rest = connection.unread.split_off(end);
+        connection.head = String::from_utf8_lossy(&connection.unread).into_owned();
+        connection.unread = rest;
+        Ok(connection)
+    }
+
+    async fn read_more(&mut self) -> anyhow::Result<()> {
+        let mut chunk = [0; 1024];
+        let read = timeout(PROMPTLY, self.stream.read(&mut chunk))
+            .await
+            .context("the server sent nothing more in time")??;
+        ensure!(read > 0, "the server closed the connection");
+        self.unread.extend_from_slice(&chunk[..read]);
+        Ok(())
+    }
+
+    /// The next whole frame, header and payload.
+    async fn frame(&mut self) -> anyhow::Result<Vec<u8>> {
+        loop {
+            if let Some(length) = frame_length(&self.unread) {
+                let rest = self.unread.split_off(length);
+                return Ok(std::mem::replace(&mut self.unread, rest));
+            }
+            self.read_more().await?;
+        }
+    }
+}
+
+/// A client frame (FIN set) with the sample masking key.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&SAMPLE_MASK);
+    frame.extend(mask(payload, SAMPLE_MASK));
+    frame
+}
+
+/// Masking and unmasking are the same XOR with the key, byte by byte.
+fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    payload
+        .iter()
+        .zip(key.iter().cycle())
+        .map(|(byte, k)| byte ^ k)
+        .collect()
+}
+
+/// The parts of a frame header (RFC 6455, section 5.2).
+struct FrameHeader {
+    fin: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload_length: usize,
+    /// The header's length in bytes, masking key included.
+    length: usize,
+}
+
+fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (payload_length, mut length) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        short => (short as usize, 2),
+    };
+    let mask = if second & 0x80 != 0 {
+        let key = bytes.get(length..length + 4)?.try_into().ok()?;
+        length += 4;
+        Some(key)
+    } else {
+        None
+    };
+    Some(FrameHeader {
+        fin: first & 0x80 != 0,
+        opcode: first & 0x0f,
+        mask,
+        payload_length,
+        length,
+    })
+}
+
+/// The length of the first frame in `bytes`, once all of it is there.
+fn frame_length(bytes: &[u8]) -> Option<usize> {
+    let header = parse_header(bytes)?;
+    let total = header.length + header.payload_length;
+    (bytes.len() >= total).then_some(total)
+}
+
+/// A frame as hex, one line per part, each with what it means.
+pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
+    let Some(header) = parse_header(frame) else {
+        return vec![format!("{direction} {} (not a whole frame)", hex(frame))];
+    };
+    let kind = match header.opcode {
+        0x0 => "continuation",
+        0x1 => "text",
+        0x2 => "binary",
+        0x8 => "close",
+        0x9 => "ping",
+        0xa => "pong",
+        _ => "reserved opcode",
+    };
+    let fin = if header.fin { "FIN" } else { "not FIN" };
+    let masked = if header.mask.is_some() {
+        "masked"
+    } else {
+        "not masked"
+    };
+    let size_bytes = header.length - if header.mask.is_some() { 4 } else { 0 };
+    let mut parts = vec![(
+        frame[..size_bytes].to_vec(),
+        format!(
+            "{fin}, {kind}, {masked}, payload {} bytes",
+            header.payload_length
+        ),
+    )];
+    let mut payload = frame[header.length..].to_vec();
+    if let Some(key) = header.mask {
+        parts.push((key.to_vec(), "masking key".to_string()));
+        let clear = mask(&payload, key);
+        parts.push((
+            payload.clone(),
+            format!("payload, masked ({:?} unmasked)", text(&clear)),
+        ));
+        payload = Vec::new();
+    }
+    if header.opcode == 0x8 && payload.len() >= 2 {
+        let code = u16::from_be_bytes([payload[0], payload[1]]);
+        parts.push((payload[..2].to_vec(), format!("close code {code}")));
+        payload.drain(..2);
+    }
+    if !payload.is_empty() {
+        let about = format!("{:?}", text(&payload));
+        parts.push((payload, about));
+    }
+    let width = parts
+        .iter()
+        .map(|(bytes, _)| bytes.len() * 3)
+        .max()
+        .unwrap_or(0);
+    parts
+        .iter()
+        .map(|(bytes, about)| format!("{direction} {:<width$} {about}", hex(bytes)))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    pairs.join(" ")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `$ command`, then what it printed.
+fn command(command: &str, printed: Vec<String>) -> Vec<String> {
+    std::iter::once(format!("$ {command}"))
+        .chain(printed)
+        .collect()
+}
+
+/// Waits until a process has printed nothing for a moment.
+async fn settle(output: &Output) {
+    loop {
+        let seen = output.len();
+        if output.wait_for(seen, QUIET, |_| true).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// `line` with the port the system picked shown as 8080, and the next one
+/// (which the port-in-use message suggests) as 8081.
+fn show_port(line: &str, port: u16) -> String {
+    replace_numbers(line, |number| {
+        if number == port.to_string() {
+            Some(SHOWN_PORT.to_string())
+        } else if number == (port.wrapping_add(1)).to_string() {
+            Some((SHOWN_PORT + 1).to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// `line` with what differs between two runs made equal: the port (and
+/// loopback address) a client connects from, and durations.
+pub fn comparable(line: &str) -> String {
+    let mut result = String::with_capacity(line.len());
+    let mut rest = line.trim_end();
+    while !rest.is_empty() {
+        let client_address = ["127.0.0.1:", "[::1]:"]
+            .iter()
+            .find_map(|address| rest.strip_prefix(address))
+            .map(|after| {
+                (
+                    after,
+                    after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len(),
+                )
+            })
+            .filter(|(after, digits)| *digits > 0 && !is_shown_port(&after[..*digits]));
+        if let Some((after, digits)) = client_address {
+            result.push_str("<client>");
+            rest = &after[digits..];
+            continue;
+        }
+        let mut chars = rest.chars();
+        let next = chars.next().unwrap_or_default();
+        result.push(next);
+        rest = chars.as_str();
+    }
+    mask_durations(&result)
+}
+
+fn is_shown_port(digits: &str) -> bool {
+    digits == SHOWN_PORT.to_string() || digits == (SHOWN_PORT + 1).to_string()
+}
+
+/// `1.5s`, `250ms`, `10µs` become `<time>`.
+fn mask_durations(line: &str) -> String {
+    const UNITS: &[&str] = &["ms", "µs", "ns", "s"];
+    let mut result = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let starts_number = rest.starts_with(|c: char| c.is_ascii_digit())
+            && !result.ends_with(|c: char| c.is_alphanumeric() || c == '.');
+        if starts_number {
+            let number = rest.len()
+                - rest
+                    .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                    .len();
+            let after = &rest[number..];
+            let unit = UNITS.iter().find(|unit| {
+                after
+                    .strip_prefix(**unit)
+                    .is_some_and(|end| !end.starts_with(char::is_alphanumeric))
+            });
+            if let Some(unit) = unit {
+                result.push_str("<time>");
+                rest = &after[unit.len()..];
+            } else {
+                result.push_str(&rest[..number]);
+                rest = after;
+            }
+            continue;
+        }
+        let mut chars = rest.chars();
+        result.push(chars.next().unwrap_or_default());
+        rest = chars.as_str();
+    }
+    result
+}
+
+/// `line` with each whole number replaced where `replace` says so.
+fn replace_numbers(line: &str, replace: impl Fn(&str) -> Option<String>) -> String {
+    let mut result = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            let number = &rest[..digits];
+            match replace(number) {
+                Some(shown) => result.push_str(&shown),
+                None => result.push_str(number),
+            }
+            rest = &rest[digits..];
+        } else {
+            let mut chars = rest.chars();
+            result.push(chars.next().unwrap_or_default());
+            rest = chars.as_str();
+        }
+    }
+    result
+}
