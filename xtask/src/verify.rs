@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::checks::{self, Sink};
 use crate::report::Report;
-use crate::{browser, docs, steps};
+use crate::{docs, steps};
 
 struct Options {
     /// Only this step, when `--step N` is given.
@@ -61,7 +61,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if wanted(3) {
             groups.spawn(checks::step3::run(sink.clone()));
         }
-        let _ = (browser::NAME, docs::NAME);
+        if options.browser {
+            groups.spawn(checks::browser::run(sink.clone(), options.step));
+        }
+        let _ = docs::NAME;
         drop(sink);
 
         let mut report = Report::new();
