@@ -26,7 +26,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::steps::{self, Output};
+use crate::steps;
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = "no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`) \
@@ -85,9 +85,8 @@ fn running_as_root() -> bool {
 pub struct Chromium {
     connection: Arc<Connection>,
     reader: JoinHandle<()>,
-    /// What the browser printed; mostly noise, but it explains a crash.
-    pub output: Output,
-    process: BrowserProcess,
+    /// Held for its `Drop`, which ends the browser.
+    _process: BrowserProcess,
 }
 
 /// The browser process and its profile directory, kept together so that
@@ -166,8 +165,7 @@ impl Chromium {
         Ok(Chromium {
             connection,
             reader,
-            output,
-            process,
+            _process: process,
         })
     }
 
@@ -347,8 +345,10 @@ impl Seen {
             "Network.responseReceived" => {
                 let response = &params["response"];
                 let status = response["status"].as_u64().unwrap_or_default();
-                self.responses
-                    .push((text(&response["url"]), status.try_into().unwrap_or_default()));
+                self.responses.push((
+                    text(&response["url"]),
+                    status.try_into().unwrap_or_default(),
+                ));
             }
             "Network.loadingFailed" => {
                 let url = self
@@ -375,11 +375,6 @@ impl Page {
             }
         }
         true
-    }
-
-    /// Records events for `wait`, to catch what comes a little later.
-    pub async fn settle(&mut self, wait: Duration) {
-        self.wait_until(wait, |_| false).await;
     }
 
     /// The text of the elements that match a CSS selector, in order.
@@ -428,9 +423,12 @@ impl Connection {
         let stream = TcpStream::connect(address)
             .await
             .with_context(|| format!("cannot connect to the browser at {address}"))?;
-        let (socket, _) = timeout(COMMAND_TIMEOUT, tokio_tungstenite::client_async(url, stream))
-            .await
-            .context("the browser did not answer the WebSocket handshake")??;
+        let (socket, _) = timeout(
+            COMMAND_TIMEOUT,
+            tokio_tungstenite::client_async(url, stream),
+        )
+        .await
+        .context("the browser did not answer the WebSocket handshake")??;
         let (writer, mut reader) = socket.split();
         let connection = Arc::new(Connection {
             writer: tokio::sync::Mutex::new(writer),
@@ -461,10 +459,10 @@ impl Connection {
             if let Some(waiting) = self.answers.lock().unwrap().remove(&id) {
                 let _ = waiting.send(message);
             }
-        } else if let Some(session) = message["sessionId"].as_str() {
-            if let Some(page) = self.sessions.lock().unwrap().get(session) {
-                let _ = page.send(message);
-            }
+        } else if let Some(session) = message["sessionId"].as_str()
+            && let Some(page) = self.sessions.lock().unwrap().get(session)
+        {
+            let _ = page.send(message);
         }
     }
 

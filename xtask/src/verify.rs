@@ -67,12 +67,24 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         let _ = docs::NAME;
         drop(sink);
 
+        // Ctrl+C reaches the steps and Chromium through the terminal too.
+        // Catching it here, rather than dying at once, lets the unfinished
+        // checks clean up (Chromium's temporary profile is deleted) when
+        // the runtime drops them on the way out.
         let mut report = Report::new();
-        while let Some(outcome) = outcomes.recv().await {
-            report.record(&outcome);
+        let reporting = async {
+            while let Some(outcome) = outcomes.recv().await {
+                report.record(&outcome);
+            }
+            while groups.join_next().await.is_some() {}
+        };
+        tokio::select! {
+            () = reporting => report.finish(),
+            _ = tokio::signal::ctrl_c() => {
+                println!("verify: interrupted (Ctrl+C)");
+                ExitCode::from(130)
+            }
         }
-        while groups.join_next().await.is_some() {}
-        report.finish()
     });
     Ok(code)
 }

@@ -11,6 +11,9 @@ use super::{GREETING, PROMPTLY, Sink, start};
 use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, workspace_root};
 
+#[cfg(test)]
+mod tests;
+
 /// How long a page may take to load, connect and hear the greeting.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -47,15 +50,17 @@ pub async fn run(sink: Sink, only: Option<u8>) {
     // the browser caused. Step 2's page talks to step 1.
     let (step1, step3) = tokio::join!(
         async {
-            match wanted(1) || wanted(2) {
-                true => start("step1", &sink).await,
-                false => None,
+            if wanted(1) || wanted(2) {
+                start("step1", &sink).await
+            } else {
+                None
             }
         },
         async {
-            match wanted(3) {
-                true => start("step3", &sink).await,
-                false => None,
+            if wanted(3) {
+                start("step3", &sink).await
+            } else {
+                None
             }
         },
     );
@@ -106,9 +111,11 @@ pub async fn step1_refuses_the_page(chromium: &Chromium, url: &str) -> anyhow::R
             .iter()
             .any(|line| line.text == REFUSED && line.url.as_deref() == Some(resource))
     };
+    // Wait for both errors, but stop early when the page was not refused.
     let both = page
         .wait_until(PAGE_TIMEOUT, |seen| {
-            refused(seen, url) && refused(seen, &icon)
+            (refused(seen, url) && refused(seen, &icon))
+                || seen.status_of(url).is_some_and(|status| status != 426)
         })
         .await;
     let seen = &page.seen;
@@ -152,10 +159,13 @@ pub async fn step3_page_talks_cleanly(
     let mut page = chromium.open(url).await?;
     let lines = hears_the_greeting(&mut page, server).await?;
 
-    // The browser asks for the icon on its own schedule, so wait until its
-    // answer is in (bounded) before judging that nothing went wrong.
+    // The browser asks for the icon on its own schedule, after the page has
+    // loaded, so wait for its answer before judging that nothing failed.
     let icon = format!("{}favicon.ico", origin(url));
-    page.wait_until(PAGE_TIMEOUT, |seen| seen.status_of(&icon).is_some())
+    let icon_answered = page
+        .wait_until(PAGE_TIMEOUT, |seen| {
+            seen.status_of(&icon).is_some() || seen.failed.iter().any(|(url, _)| *url == icon)
+        })
         .await;
     let seen = &page.seen;
     let bad_responses: Vec<_> = seen
@@ -166,6 +176,11 @@ pub async fn step3_page_talks_cleanly(
     ensure!(
         seen.errors().is_empty() && seen.failed.is_empty() && bad_responses.is_empty(),
         "the browser logged an error or a failed request; {}",
+        describe(seen)
+    );
+    ensure!(
+        icon_answered,
+        "the browser did not ask for {icon} within {PAGE_TIMEOUT:?}; {}",
         describe(seen)
     );
     let statuses: Vec<String> = seen
