@@ -26,7 +26,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::steps;
+use crate::steps::{self, Output};
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = "no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`) \
@@ -104,13 +104,22 @@ struct BrowserProcess {
 }
 
 impl Drop for BrowserProcess {
+    /// Kills the browser, then deletes the profile. The helper processes
+    /// take a moment to notice and may still write a file or two, which
+    /// makes a deletion fail, so it is tried again until it works (bounded).
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let pause = || std::thread::sleep(Duration::from_millis(20));
         while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+            pause();
         }
-        let _ = std::fs::remove_dir_all(&self.profile);
+        while std::fs::remove_dir_all(&self.profile).is_err()
+            && self.profile.exists()
+            && std::time::Instant::now() < deadline
+        {
+            pause();
+        }
     }
 }
 
@@ -147,18 +156,26 @@ impl Chromium {
             command.arg("--no-sandbox");
         }
         command.arg("about:blank");
-        let (child, output, _) = steps::spawn(command)?;
-        let process = BrowserProcess { child, profile };
+        let (child, output, readers) = steps::spawn(command)?;
+        let mut process = BrowserProcess { child, profile };
 
+        // The address comes on stderr, among other messages. A browser that
+        // cannot start (a missing library, no sandbox) exits instead.
         let prefix = "DevTools listening on ";
-        let Some(line) = output
-            .wait_for(0, START_TIMEOUT, |line| line.starts_with(prefix))
-            .await
-        else {
+        let line = tokio::select! {
+            line = output.wait_for(0, START_TIMEOUT, |line| line.starts_with(prefix)) => line,
+            status = process.child.wait() => {
+                let status = status.map_or_else(|error| error.to_string(), |status| status.to_string());
+                // Let the output readers catch up with the last lines.
+                let _ = timeout(Duration::from_secs(1), futures_util::future::join_all(readers)).await;
+                bail!("{} exited ({status}) as it started; its last words:\n{}", program.display(), last_lines(&output))
+            }
+        };
+        let Some(line) = line else {
             bail!(
-                "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; it printed:\n{}",
+                "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; its last words:\n{}",
                 program.display(),
-                output.lines().join("\n")
+                last_lines(&output)
             );
         };
         let (connection, reader) = Connection::open(&line[prefix.len()..]).await?;
@@ -220,6 +237,12 @@ impl Chromium {
             seen: Seen::default(),
         })
     }
+}
+
+/// The end of what a process printed, enough to explain why it stopped.
+fn last_lines(output: &Output) -> String {
+    let lines = output.lines();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 impl Drop for Chromium {

@@ -131,7 +131,7 @@ pub async fn step1_refuses_the_page(chromium: &Chromium, url: &str) -> anyhow::R
         describe(seen)
     );
     Ok(format!(
-        "in the browser: {url} -> 426, and the console shows {REFUSED:?} for / and for /favicon.ico"
+        "in the browser: {url} -> 426, and the console shows {REFUSED:?} for / and for /favicon.ico (the tutorial's Error 1 and 2)"
     ))
 }
 

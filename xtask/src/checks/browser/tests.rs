@@ -2,6 +2,7 @@
 //! that does not behave. These tests need Chromium (CI installs it); they
 //! fail, rather than pass quietly, where it is missing.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,10 +18,15 @@ const SILENT_PAGE: &str = "<!DOCTYPE html><title>Silent</title><ol id=\"log\"></
 
 const ICON: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>"#;
 
+fn chromium_program() -> PathBuf {
+    browser::find()
+        .unwrap_or_else(|why| panic!("the browser tests need Chromium (CI installs it): {why}"))
+}
+
 async fn launch() -> Chromium {
-    let program = browser::find()
-        .unwrap_or_else(|why| panic!("the browser tests need Chromium (CI installs it): {why}"));
-    Chromium::launch(&program).await.expect("Chromium starts")
+    Chromium::launch(&chromium_program())
+        .await
+        .expect("Chromium starts")
 }
 
 /// One fixed answer of the test server.
@@ -86,8 +92,7 @@ fn assert_fails(result: anyhow::Result<String>, expected: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_checks_pass_on_the_real_steps() {
-    browser::find()
-        .unwrap_or_else(|why| panic!("the browser tests need Chromium (CI installs it): {why}"));
+    chromium_program();
     steps::build().unwrap();
     let (sink, mut outcomes) = Sink::new();
     run(sink, None).await;
