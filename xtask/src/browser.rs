@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use futures_util::future::join_all;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -29,8 +30,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::steps::{self, Output};
 
 /// How to get a browser where there is none.
-pub const INSTALL_HINT: &str = "no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`) \
-     or set CHROME to a Chrome or Chromium program";
+pub const INSTALL_HINT: &str = "no Chromium found: install it \
+    (Debian/Ubuntu: `sudo apt-get install -y chromium`) or set CHROME to a Chrome or Chromium program";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,11 +61,9 @@ pub fn find() -> Result<PathBuf, String> {
         "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
     ];
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let on_path = std::env::split_paths(&path)
+    std::env::split_paths(&path)
         .flat_map(|dir| NAMES.map(|name| dir.join(name)))
-        .chain(MAC_APPS.map(PathBuf::from));
-    on_path
-        .into_iter()
+        .chain(MAC_APPS.map(PathBuf::from))
         .find(|program| program.is_file())
         .ok_or_else(|| INSTALL_HINT.to_string())
 }
@@ -165,15 +164,19 @@ impl Chromium {
         let line = tokio::select! {
             line = output.wait_for(0, START_TIMEOUT, |line| line.starts_with(prefix)) => line,
             status = process.child.wait() => {
-                let status = status.map_or_else(|error| error.to_string(), |status| status.to_string());
                 // Let the output readers catch up with the last lines.
-                let _ = timeout(Duration::from_secs(1), futures_util::future::join_all(readers)).await;
-                bail!("{} exited ({status}) as it started; its last words:\n{}", program.display(), last_lines(&output))
+                let _ = timeout(Duration::from_secs(1), join_all(readers)).await;
+                bail!(
+                    "{} exited ({}) as it started; the last it printed:\n{}",
+                    program.display(),
+                    status.map_or_else(|error| error.to_string(), |status| status.to_string()),
+                    last_lines(&output)
+                )
             }
         };
         let Some(line) = line else {
             bail!(
-                "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; its last words:\n{}",
+                "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; the last it printed:\n{}",
                 program.display(),
                 last_lines(&output)
             );
@@ -259,6 +262,17 @@ pub struct Page {
     pub seen: Seen,
 }
 
+impl Drop for Page {
+    /// Stops routing this page's events; the browser drops them.
+    fn drop(&mut self) {
+        self.connection
+            .sessions
+            .lock()
+            .unwrap()
+            .remove(&self.session);
+    }
+}
+
 /// What a page did, as the developer tools would show it.
 #[derive(Default, Debug)]
 pub struct Seen {
@@ -331,9 +345,9 @@ impl Seen {
                         other => other.to_string(),
                     })
                     .collect();
+                // A failed console.assert() is shown as an error.
                 let level = match text(&params["type"]).as_str() {
-                    "warning" => "warning".to_string(),
-                    "error" | "assert" => "error".to_string(),
+                    "assert" => "error".to_string(),
                     other => other.to_string(),
                 };
                 self.console.push(ConsoleLine {
