@@ -136,7 +136,8 @@ impl Chromium {
 
         // Port 0: Chromium picks a free port and prints it. The other flags
         // keep it quiet and off the network: no first-run pages, updates,
-        // sync or background requests, and no GPU, which a server lacks.
+        // sync or background requests; and no GPU and no /dev/shm, which
+        // servers and containers lack or keep small.
         let mut command = Command::new(program);
         command
             .arg("--headless")
@@ -150,6 +151,7 @@ impl Chromium {
                 "--disable-sync",
                 "--disable-quic",
                 "--disable-gpu",
+                "--disable-dev-shm-usage",
             ]);
         if running_as_root() {
             command.arg("--no-sandbox");
