@@ -1,2 +1,538 @@
-//! Headless Chromium, driven over the DevTools protocol (issue: browser checks).
-pub const NAME: &str = "browser";
+//! Headless Chromium, driven over the Chrome DevTools Protocol (CDP).
+//!
+//! CDP is JSON over a WebSocket, so the WebSocket client we already use
+//! for the steps is all it takes: we send `{"id", "method", "params"}` and
+//! Chromium answers with the same `id`; it also sends events (`{"method",
+//! "params"}`) for what happens in a page: console messages, network
+//! responses, failed requests. Each page gets its own session and its own
+//! profile-like browser context, so pages checked side by side never see
+//! each other's requests, cookies or cached icons.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::future::join_all;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::steps::{self, Output};
+
+/// How to get a browser where there is none.
+pub const INSTALL_HINT: &str = "no Chromium found: install it \
+    (Debian/Ubuntu: `sudo apt-get install -y chromium`) or set CHROME to a Chrome or Chromium program";
+
+/// A cold start on a busy 2-core machine can take a few seconds.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long Chromium may take to answer one command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The program named by `CHROME`, or the first Chrome or Chromium found on
+/// the `PATH` or in the usual macOS place.
+pub fn find() -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os("CHROME") {
+        let chosen = PathBuf::from(chosen);
+        return if chosen.is_file() {
+            Ok(chosen)
+        } else {
+            Err(format!("CHROME={} is not a file", chosen.display()))
+        };
+    }
+    const NAMES: [&str; 4] = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
+    const MAC_APPS: [&str; 2] = [
+        "/Applications/Chromium.app/Contents/MacOS/Chromium",
+        "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    ];
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| NAMES.map(|name| dir.join(name)))
+        .chain(MAC_APPS.map(PathBuf::from))
+        .find(|program| program.is_file())
+        .ok_or_else(|| INSTALL_HINT.to_string())
+}
+
+/// Chrome refuses to start its sandbox as root (as in a container or CI),
+/// and then only runs with `--no-sandbox`.
+fn running_as_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// A running headless Chromium. Dropping it ends the browser and deletes
+/// its temporary profile.
+pub struct Chromium {
+    connection: Arc<Connection>,
+    reader: JoinHandle<()>,
+    /// Held for its `Drop`, which ends the browser.
+    _process: BrowserProcess,
+}
+
+/// The browser process and its profile directory, kept together so that
+/// the directory is deleted only once the browser that writes to it ended.
+///
+/// The process is ended on every way out: the normal end, a failed check
+/// or a panic (this `Drop`), and Ctrl+C, which the terminal sends to the
+/// whole foreground process group: Chromium stays in ours, so it gets the
+/// signal too and quits on its own (verify also catches Ctrl+C, so that
+/// this `Drop` still deletes the profile). Killing the main process is
+/// enough: its helper processes (renderers, GPU, network) end with it.
+struct BrowserProcess {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for BrowserProcess {
+    /// Kills the browser, then deletes the profile. The helper processes
+    /// take a moment to notice and may still write a file or two, which
+    /// makes a deletion fail, so it is tried again until it works (bounded).
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let pause = || std::thread::sleep(Duration::from_millis(20));
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            pause();
+        }
+        while std::fs::remove_dir_all(&self.profile).is_err()
+            && self.profile.exists()
+            && std::time::Instant::now() < deadline
+        {
+            pause();
+        }
+    }
+}
+
+impl Chromium {
+    /// Starts `program` headless with a fresh profile, and connects to it.
+    pub async fn launch(program: &Path) -> anyhow::Result<Chromium> {
+        static LAUNCHED: AtomicU64 = AtomicU64::new(0);
+        let profile = std::env::temp_dir().join(format!(
+            "xtask-chromium-{}-{}",
+            std::process::id(),
+            LAUNCHED.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&profile)
+            .with_context(|| format!("cannot create {}", profile.display()))?;
+
+        // Port 0: Chromium picks a free port and prints it. The other flags
+        // keep it quiet and off the network: no first-run pages, updates,
+        // sync or background requests; and no GPU and no /dev/shm, which
+        // servers and containers lack or keep small.
+        let mut command = Command::new(program);
+        command
+            .arg("--headless")
+            .arg("--remote-debugging-port=0")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args([
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+            ]);
+        if running_as_root() {
+            command.arg("--no-sandbox");
+        }
+        command.arg("about:blank");
+        let (child, output, readers) = steps::spawn(command)?;
+        let mut process = BrowserProcess { child, profile };
+
+        // The address comes on stderr, among other messages. A browser that
+        // cannot start (a missing library, no sandbox) exits instead.
+        let prefix = "DevTools listening on ";
+        let line = tokio::select! {
+            line = output.wait_for(0, START_TIMEOUT, |line| line.starts_with(prefix)) => line,
+            status = process.child.wait() => {
+                // Let the output readers catch up with the last lines.
+                let _ = timeout(Duration::from_secs(1), join_all(readers)).await;
+                bail!(
+                    "{} exited ({}) as it started; the last it printed:\n{}",
+                    program.display(),
+                    status.map_or_else(|error| error.to_string(), |status| status.to_string()),
+                    last_lines(&output)
+                )
+            }
+        };
+        let Some(line) = line else {
+            bail!(
+                "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; the last it printed:\n{}",
+                program.display(),
+                last_lines(&output)
+            );
+        };
+        let (connection, reader) = Connection::open(&line[prefix.len()..]).await?;
+        Ok(Chromium {
+            connection,
+            reader,
+            _process: process,
+        })
+    }
+
+    /// Opens `url` in a new page of its own, and starts recording what
+    /// that page does.
+    pub async fn open(&self, url: &str) -> anyhow::Result<Page> {
+        let connection = &self.connection;
+        let context = connection
+            .call(None, "Target.createBrowserContext", json!({}))
+            .await?["browserContextId"]
+            .clone();
+        let target = connection
+            .call(
+                None,
+                "Target.createTarget",
+                json!({ "url": "about:blank", "browserContextId": context }),
+            )
+            .await?["targetId"]
+            .clone();
+        let session = connection
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({ "targetId": target, "flatten": true }),
+            )
+            .await?["sessionId"]
+            .as_str()
+            .context("no sessionId")?
+            .to_string();
+
+        let (sender, events) = mpsc::unbounded_channel();
+        connection
+            .sessions
+            .lock()
+            .unwrap()
+            .insert(session.clone(), sender);
+        for domain in ["Runtime", "Log", "Network", "Page"] {
+            connection
+                .call(Some(&session), &format!("{domain}.enable"), json!({}))
+                .await?;
+        }
+        let navigation = connection
+            .call(Some(&session), "Page.navigate", json!({ "url": url }))
+            .await?;
+        if let Some(error) = navigation.get("errorText") {
+            bail!("the browser could not open {url}: {error}");
+        }
+        Ok(Page {
+            connection: connection.clone(),
+            session,
+            events,
+            seen: Seen::default(),
+        })
+    }
+}
+
+/// The end of what a process printed, enough to explain why it stopped.
+fn last_lines(output: &Output) -> String {
+    let lines = output.lines();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// One page, and what it did so far.
+pub struct Page {
+    connection: Arc<Connection>,
+    session: String,
+    events: mpsc::UnboundedReceiver<Value>,
+    pub seen: Seen,
+}
+
+impl Drop for Page {
+    /// Stops routing this page's events; the browser drops them.
+    fn drop(&mut self) {
+        self.connection
+            .sessions
+            .lock()
+            .unwrap()
+            .remove(&self.session);
+    }
+}
+
+/// What a page did, as the developer tools would show it.
+#[derive(Default, Debug)]
+pub struct Seen {
+    /// Console lines, from the page's scripts and from the browser itself
+    /// (such as "Failed to load resource"), and uncaught exceptions.
+    pub console: Vec<ConsoleLine>,
+    /// Each response: its URL and status.
+    pub responses: Vec<(String, u16)>,
+    /// Each request that got no response: its URL and the browser's reason.
+    pub failed: Vec<(String, String)>,
+    /// Network request ids and their URLs, to name the failed ones.
+    requests: HashMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct ConsoleLine {
+    /// `log`, `info`, `warning`, `error`, ...
+    pub level: String,
+    pub text: String,
+    /// The resource it is about, when the browser says.
+    pub url: Option<String>,
+}
+
+impl ConsoleLine {
+    pub fn is_error(&self) -> bool {
+        self.level == "error"
+    }
+}
+
+impl std::fmt::Display for ConsoleLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.level, self.text)?;
+        if let Some(url) = &self.url {
+            write!(f, " ({url})")?;
+        }
+        Ok(())
+    }
+}
+
+impl Seen {
+    pub fn console_has(&self, text: &str) -> bool {
+        self.console.iter().any(|line| line.text == text)
+    }
+
+    pub fn errors(&self) -> Vec<&ConsoleLine> {
+        self.console.iter().filter(|line| line.is_error()).collect()
+    }
+
+    pub fn status_of(&self, url: &str) -> Option<u16> {
+        self.responses
+            .iter()
+            .find(|(seen, _)| seen == url)
+            .map(|&(_, status)| status)
+    }
+
+    /// Notes one CDP event; events this module does not use are ignored.
+    fn note(&mut self, event: &Value) {
+        let params = &event["params"];
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        match event["method"].as_str().unwrap_or_default() {
+            "Runtime.consoleAPICalled" => {
+                // console.log('a', 1) has two arguments; join them as the
+                // console shows them.
+                let arguments = params["args"].as_array().cloned().unwrap_or_default();
+                let words: Vec<String> = arguments
+                    .iter()
+                    .map(|argument| match &argument["value"] {
+                        Value::String(word) => word.clone(),
+                        Value::Null => text(&argument["description"]),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                // A failed console.assert() is shown as an error.
+                let level = match text(&params["type"]).as_str() {
+                    "assert" => "error".to_string(),
+                    other => other.to_string(),
+                };
+                self.console.push(ConsoleLine {
+                    level,
+                    text: words.join(" "),
+                    url: None,
+                });
+            }
+            "Log.entryAdded" => {
+                let entry = &params["entry"];
+                self.console.push(ConsoleLine {
+                    level: text(&entry["level"]),
+                    text: text(&entry["text"]),
+                    url: entry["url"].as_str().map(str::to_string),
+                });
+            }
+            "Runtime.exceptionThrown" => {
+                let details = &params["exceptionDetails"];
+                let description = details["exception"]["description"]
+                    .as_str()
+                    .unwrap_or_else(|| details["text"].as_str().unwrap_or_default());
+                self.console.push(ConsoleLine {
+                    level: "error".to_string(),
+                    text: description.to_string(),
+                    url: details["url"].as_str().map(str::to_string),
+                });
+            }
+            "Network.requestWillBeSent" => {
+                self.requests
+                    .insert(text(&params["requestId"]), text(&params["request"]["url"]));
+            }
+            "Network.responseReceived" => {
+                let response = &params["response"];
+                let status = response["status"].as_u64().unwrap_or_default();
+                self.responses.push((
+                    text(&response["url"]),
+                    status.try_into().unwrap_or_default(),
+                ));
+            }
+            "Network.loadingFailed" => {
+                let url = self
+                    .requests
+                    .get(params["requestId"].as_str().unwrap_or_default())
+                    .cloned()
+                    .unwrap_or_else(|| "(unknown URL)".to_string());
+                self.failed.push((url, text(&params["errorText"])));
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Page {
+    /// Records events until `done` holds, for at most `wait`. Returns
+    /// whether it held.
+    pub async fn wait_until(&mut self, wait: Duration, done: impl Fn(&Seen) -> bool) -> bool {
+        let deadline = Instant::now() + wait;
+        while !done(&self.seen) {
+            match timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(event)) => self.seen.note(&event),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// The text of the elements that match a CSS selector, in order.
+    pub async fn texts(&self, selector: &str) -> anyhow::Result<Vec<String>> {
+        let script = format!(
+            "Array.from(document.querySelectorAll({}), element => element.textContent)",
+            Value::from(selector)
+        );
+        let result = self
+            .connection
+            .call(
+                Some(&self.session),
+                "Runtime.evaluate",
+                json!({ "expression": script, "returnByValue": true }),
+            )
+            .await?;
+        let texts = result["result"]["value"]
+            .as_array()
+            .with_context(|| format!("the page could not run {script}: {result}"))?;
+        Ok(texts
+            .iter()
+            .map(|text| text.as_str().unwrap_or_default().to_string())
+            .collect())
+    }
+}
+
+type Writer = SplitSink<WebSocketStream<TcpStream>, Message>;
+
+/// The DevTools WebSocket: answers go back to the command that asked,
+/// events to the page (session) they are about.
+struct Connection {
+    writer: tokio::sync::Mutex<Writer>,
+    next_id: AtomicU64,
+    answers: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
+}
+
+impl Connection {
+    /// Connects to `ws://127.0.0.1:PORT/devtools/browser/...`, and reads
+    /// from it in a task of its own until the browser goes away.
+    async fn open(url: &str) -> anyhow::Result<(Arc<Connection>, JoinHandle<()>)> {
+        let address = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .with_context(|| format!("not a ws:// address: {url:?}"))?;
+        let stream = TcpStream::connect(address)
+            .await
+            .with_context(|| format!("cannot connect to the browser at {address}"))?;
+        let (socket, _) = timeout(
+            COMMAND_TIMEOUT,
+            tokio_tungstenite::client_async(url, stream),
+        )
+        .await
+        .context("the browser did not answer the WebSocket handshake")??;
+        let (writer, mut reader) = socket.split();
+        let connection = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(writer),
+            next_id: AtomicU64::new(1),
+            answers: Mutex::default(),
+            sessions: Mutex::default(),
+        });
+        let shared = connection.clone();
+        let reading = tokio::spawn(async move {
+            while let Some(Ok(message)) = reader.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let Ok(message) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                shared.deliver(message);
+            }
+            // The browser is gone: every command still waiting fails.
+            shared.answers.lock().unwrap().clear();
+            shared.sessions.lock().unwrap().clear();
+        });
+        Ok((connection, reading))
+    }
+
+    fn deliver(&self, message: Value) {
+        if let Some(id) = message["id"].as_u64() {
+            if let Some(waiting) = self.answers.lock().unwrap().remove(&id) {
+                let _ = waiting.send(message);
+            }
+        } else if let Some(session) = message["sessionId"].as_str()
+            && let Some(page) = self.sessions.lock().unwrap().get(session)
+        {
+            let _ = page.send(message);
+        }
+    }
+
+    /// Sends a command, to the browser or to one page's session, and
+    /// returns its result.
+    async fn call(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Value> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut command = json!({ "id": id, "method": method, "params": params });
+        if let Some(session) = session {
+            command["sessionId"] = session.into();
+        }
+        let (sender, answer) = oneshot::channel();
+        self.answers.lock().unwrap().insert(id, sender);
+        self.writer
+            .lock()
+            .await
+            .send(Message::text(command.to_string()))
+            .await
+            .context("the browser closed the DevTools connection")?;
+        let answer = timeout(COMMAND_TIMEOUT, answer)
+            .await
+            .with_context(|| format!("no answer to {method} within {COMMAND_TIMEOUT:?}"))?
+            .context("the browser closed the DevTools connection")?;
+        if let Some(error) = answer.get("error") {
+            bail!("{method} failed: {error}");
+        }
+        Ok(answer["result"].clone())
+    }
+}

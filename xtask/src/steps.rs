@@ -197,7 +197,8 @@ pub async fn run_to_end(
     })
 }
 
-fn spawn(mut command: Command) -> anyhow::Result<(Child, Output, [JoinHandle<()>; 2])> {
+/// Starts a process with its output collected; dropping the `Child` kills it.
+pub fn spawn(mut command: Command) -> anyhow::Result<(Child, Output, [JoinHandle<()>; 2])> {
     let program = command
         .as_std()
         .get_program()

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::checks::{self, Sink};
 use crate::report::Report;
-use crate::{browser, docs, steps};
+use crate::{docs, steps};
 
 struct Options {
     /// Only this step, when `--step N` is given.
@@ -62,17 +62,31 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if wanted(3) {
             groups.spawn(checks::step3::run(sink.clone()));
         }
-        let _ = browser::NAME;
+        if options.browser {
+            groups.spawn(checks::browser::run(sink.clone(), options.step));
+        }
         if options.step.is_none() {
             groups.spawn(docs::run(sink.clone()));
         }
         drop(sink);
 
-        while let Some(outcome) = outcomes.recv().await {
-            report.record(&outcome);
+        // Ctrl+C reaches the steps and Chromium through the terminal too.
+        // Catching it here, rather than dying at once, lets the unfinished
+        // checks clean up (Chromium's temporary profile is deleted) when
+        // the runtime drops them on the way out.
+        let reporting = async {
+            while let Some(outcome) = outcomes.recv().await {
+                report.record(&outcome);
+            }
+            while groups.join_next().await.is_some() {}
+        };
+        tokio::select! {
+            () = reporting => report.finish(),
+            _ = tokio::signal::ctrl_c() => {
+                println!("verify: interrupted (Ctrl+C)");
+                ExitCode::from(130)
+            }
         }
-        while groups.join_next().await.is_some() {}
-        report.finish()
     });
     Ok(code)
 }

@@ -4,6 +4,7 @@
 //! was wrong (`Err`). Checks take a port, not a process, so the tests can
 //! point them at deliberately wrong servers and see them fail.
 
+pub mod browser;
 pub mod step1;
 pub mod step2;
 pub mod step3;
