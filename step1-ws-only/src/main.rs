@@ -71,6 +71,9 @@ async fn run() -> anyhow::Result<()> {
     // this channel and says goodbye (close code 1001) when it changes.
     let (shutdown, shutdown_signal) = watch::channel(false);
     let mut connections = JoinSet::new();
+    // One Ctrl+C listener for the whole loop: a new one per turn could miss
+    // a Ctrl+C that arrives between two turns.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let accept_any = select_all(listeners.iter().map(|listener| Box::pin(listener.accept())));
         tokio::select! {
@@ -86,7 +89,10 @@ async fn run() -> anyhow::Result<()> {
             },
             // Collect the connections that have finished.
             Some(_) = connections.join_next() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            signal = &mut ctrl_c => {
+                signal.context("cannot listen for Ctrl+C")?;
+                break;
+            }
         }
     }
 

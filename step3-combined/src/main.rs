@@ -91,7 +91,8 @@ async fn run() -> anyhow::Result<()> {
 
     // We accept connections ourselves, as step 1 does, instead of calling
     // `warp::serve`: that way we can give hyper, the HTTP engine under
-    // warp, the time and size limits of `serve_connection`.
+    // warp, the time and size limits of `serve_connection`. One Ctrl+C
+    // listener serves the whole loop, so that none is missed between turns.
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let accept_any = select_all(listeners.iter().map(|listener| Box::pin(listener.accept())));
@@ -144,25 +145,27 @@ fn routes(
         .and(warp::ws())
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("host"))
-        .map(move |upgrade: Ws, origin: Option<String>, host: Option<String>| {
-            if !same_site(origin.as_deref(), host.as_deref()) {
-                return refuse_other_site(origin.as_deref().unwrap_or_default());
-            }
-            let shutdown = shutdown.clone();
-            let finished = finished.clone();
-            upgrade
-                .max_message_size(MAX_MESSAGE_SIZE)
-                .max_frame_size(MAX_MESSAGE_SIZE)
-                .on_upgrade(move |socket| async move {
-                    let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
-                    println!("Connected: {peer} ({open} open)");
-                    let why_it_ended = talk(socket, shutdown).await;
-                    let open = OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed) - 1;
-                    println!("Disconnected: {peer}, {why_it_ended} ({open} open)");
-                    drop(finished);
-                })
-                .into_response()
-        });
+        .map(
+            move |upgrade: Ws, origin: Option<String>, host: Option<String>| {
+                if !same_site(origin.as_deref(), host.as_deref()) {
+                    return refuse_other_site(origin.as_deref().unwrap_or_default());
+                }
+                let shutdown = shutdown.clone();
+                let finished = finished.clone();
+                upgrade
+                    .max_message_size(MAX_MESSAGE_SIZE)
+                    .max_frame_size(MAX_MESSAGE_SIZE)
+                    .on_upgrade(move |socket| async move {
+                        let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+                        println!("Connected: {peer} ({open} open)");
+                        let why_it_ended = talk(socket, shutdown).await;
+                        let open = OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed) - 1;
+                        println!("Disconnected: {peer}, {why_it_ended} ({open} open)");
+                        drop(finished);
+                    })
+                    .into_response()
+            },
+        );
 
     // Anything else gets warp's 404 Not Found.
     websocket.or(page).or(favicon)
@@ -358,7 +361,10 @@ async fn talk(mut socket: WebSocket, mut shutdown: watch::Receiver<bool>) -> Str
 /// `source()` unwraps them so we can tell a client that left from one that
 /// broke the protocol.
 async fn fail(socket: &mut WebSocket, error: &warp::Error) -> String {
-    let Some(cause) = error.source().and_then(|cause| cause.downcast_ref::<WsError>()) else {
+    let Some(cause) = error
+        .source()
+        .and_then(|cause| cause.downcast_ref::<WsError>())
+    else {
         return format!("ended with an error: {error}");
     };
     if let WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) = cause {
