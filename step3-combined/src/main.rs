@@ -24,7 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -60,6 +60,11 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// A bigger message closes that connection with code 1009 (message too
 /// big); every other client carries on.
 const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+
+/// How many connections the system may hold for us before we accept them.
+/// tokio's `TcpListener::bind` asks for 128: a crowd arriving faster than
+/// that is dropped and waits a whole second for TCP to try again.
+const ACCEPT_QUEUE: u32 = 1024;
 
 /// How long Ctrl+C waits for clients to acknowledge the close frame.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -278,7 +283,7 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let mut port = port;
     for address in addresses {
-        match TcpListener::bind(SocketAddr::new(address, port)).await {
+        match bind(SocketAddr::new(address, port)) {
             Ok(listener) => {
                 port = listener.local_addr()?.port();
                 listeners.push(listener);
@@ -318,6 +323,20 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
         bound.join(" and ")
     );
     Ok(listeners)
+}
+
+/// Listens on one address, with room for `ACCEPT_QUEUE` waiting clients.
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a restarted server take its port back at once, as
+    // `TcpListener::bind` does; two servers still cannot share it.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_QUEUE)
 }
 
 /// The conversation itself: greet, then print what the client says until
