@@ -153,7 +153,10 @@ fn routes(
         .map(
             move |upgrade: Ws, origin: Option<String>, host: Option<String>| {
                 if !same_site(origin.as_deref(), host.as_deref()) {
-                    return refuse_other_site(origin.as_deref().unwrap_or_default());
+                    return refuse_other_site(
+                        origin.as_deref().unwrap_or_default(),
+                        host.as_deref().unwrap_or("localhost"),
+                    );
                 }
                 let shutdown = shutdown.clone();
                 let finished = finished.clone();
@@ -214,7 +217,8 @@ async fn serve_connection(
 /// Why hyper gave up on a connection, in words for the console.
 fn explain(error: &hyper::Error) -> String {
     if error.is_timeout() {
-        format!("no complete HTTP request within {HANDSHAKE_TIMEOUT:?}, connection dropped")
+        // A browser's idle keep-alive connection ends this way too.
+        format!("no complete HTTP request within {HANDSHAKE_TIMEOUT:?}, connection closed")
     } else if error.is_parse_too_large() {
         "-> 431 Request Header Fields Too Large (the request head is over 16 KiB)".to_string()
     } else if error.is_parse() {
@@ -252,8 +256,11 @@ fn same_site(origin: Option<&str>, host: Option<&str>) -> bool {
 }
 
 /// The answer to a page of another site that tries to open our WebSocket.
-fn refuse_other_site(origin: &str) -> warp::reply::Response {
-    println!("GET / -> 403 Forbidden (a WebSocket from a page of another site: Origin {origin})");
+fn refuse_other_site(origin: &str, host: &str) -> warp::reply::Response {
+    println!(
+        "GET / -> 403 Forbidden (a WebSocket from a page that is not ours: Origin {origin}; \
+         our page is http://{host}/)"
+    );
     let body = "WebSocket refused: only this server's own page may open it";
     warp::reply::with_status(body, StatusCode::FORBIDDEN).into_response()
 }

@@ -553,7 +553,8 @@ async fn two_thousand_clients_are_all_greeted_and_heard() {
                 seen.len()
             );
             println!(
-                "{} clients greeted in {:?} ({:.0} greetings/s)",
+                "{}: {} clients greeted in {:?} ({:.0} greetings/s)",
+                server.output.lines().first().cloned().unwrap_or_default(),
                 CLIENTS,
                 gathering.time_to_greet_all,
                 gathering.greetings_per_second()
@@ -612,6 +613,7 @@ async fn ctrl_c_closes_a_hundred_clients_with_1001_and_exits_within_a_second() {
                 took <= Duration::from_millis(1200),
                 "the process took {took:?} to exit after Ctrl+C"
             );
+            println!("100 clients closed with 1001, exit 0 {took:?} after Ctrl+C");
             Ok(())
         })
     })
