@@ -101,9 +101,8 @@ async fn still_greets(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads until the server closes the connection; returns what it sent and
-/// how long that took. An error after some bytes (a reset) still counts as
-/// closed.
+/// Reads until the server closes the connection, within `wait`, and
+/// returns what it sent. A reset counts as closed too.
 async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> anyhow::Result<Vec<u8>> {
     let mut answer = Vec::new();
     match timeout(wait, stream.read_to_end(&mut answer)).await {
