@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use futures_util::future::select_all;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -47,6 +47,17 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// with code 1009 (message too big); every other client carries on.
 const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 
+/// How many bytes we read from a client at a time. tungstenite's default is
+/// 128 KiB, zero-filled up front for every connection: 2,000 clients would
+/// cost 256 MiB before saying a word. Our messages are a few bytes, and a
+/// bigger one is simply read in several turns.
+const READ_BUFFER_SIZE: usize = 4 * 1024;
+
+/// How many connections the system may hold for us before we accept them.
+/// tokio's `TcpListener::bind` asks for 128: a crowd arriving faster than
+/// that is dropped and waits a whole second for TCP to try again.
+const ACCEPT_QUEUE: u32 = 1024;
+
 /// How long Ctrl+C waits for clients to acknowledge the close frame.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -71,6 +82,9 @@ async fn run() -> anyhow::Result<()> {
     // this channel and says goodbye (close code 1001) when it changes.
     let (shutdown, shutdown_signal) = watch::channel(false);
     let mut connections = JoinSet::new();
+    // One Ctrl+C listener for the whole loop: a new one per turn could miss
+    // a Ctrl+C that arrives between two turns.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let accept_any = select_all(listeners.iter().map(|listener| Box::pin(listener.accept())));
         tokio::select! {
@@ -86,7 +100,10 @@ async fn run() -> anyhow::Result<()> {
             },
             // Collect the connections that have finished.
             Some(_) = connections.join_next() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            signal = &mut ctrl_c => {
+                signal.context("cannot listen for Ctrl+C")?;
+                break;
+            }
         }
     }
 
@@ -126,7 +143,7 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let mut port = port;
     for address in addresses {
-        match TcpListener::bind(SocketAddr::new(address, port)).await {
+        match bind(SocketAddr::new(address, port)) {
             Ok(listener) => {
                 port = listener.local_addr()?.port();
                 listeners.push(listener);
@@ -166,6 +183,20 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
         bound.join(" and ")
     );
     Ok(listeners)
+}
+
+/// Listens on one address, with room for `ACCEPT_QUEUE` waiting clients.
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a restarted server take its port back at once, as
+    // `TcpListener::bind` does; two servers still cannot share it.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_QUEUE)
 }
 
 /// One client, from its first byte to its last.
@@ -213,7 +244,8 @@ async fn handle_connection(
     // Bytes the client sent right after its request belong to them.
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_SIZE))
-        .max_frame_size(Some(MAX_MESSAGE_SIZE));
+        .max_frame_size(Some(MAX_MESSAGE_SIZE))
+        .read_buffer_size(READ_BUFFER_SIZE);
     let websocket =
         WebSocketStream::from_partially_read(stream, head.rest, Role::Server, Some(config)).await;
     let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;

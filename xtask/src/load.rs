@@ -1,7 +1,142 @@
 //! `cargo xtask load`: many clients against one server step.
+//!
+//! It builds the steps, starts the chosen one on a free loopback port,
+//! opens the clients (a few hundred handshaking at a time), and has each
+//! one take its greeting and send one message. Then it prints how fast the
+//! greetings came, how many `Received:` lines the server printed, and the
+//! server's peak memory.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-pub fn run(_args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cargo xtask load` is not written yet")
+use anyhow::{Context, bail};
+
+use crate::crowd;
+use crate::steps::{self, Running};
+
+/// How many clients may be in the middle of their handshake at once. More
+/// would only overflow the server's accept queue and wait for TCP's retries.
+const CONNECTING_AT_ONCE: usize = 256;
+
+/// The most clients we open: each needs a file on both sides.
+const MAX_CLIENTS: usize = 10_000;
+
+/// How long the server may take to print the last `Received:` line.
+const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Options {
+    package: &'static str,
+    clients: usize,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut package = None;
+    let mut clients = 2000;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = args.next().map(String::as_str).unwrap_or_default();
+        match arg.as_str() {
+            "--step" => {
+                package = Some(match value {
+                    "1" => "step1",
+                    "3" => "step3",
+                    _ => bail!("--step takes 1 or 3 (the server steps), not `{value}`"),
+                })
+            }
+            "--clients" => {
+                clients = match value.parse() {
+                    Ok(count @ 1..=MAX_CLIENTS) => count,
+                    _ => bail!("--clients takes a number from 1 to {MAX_CLIENTS}, not `{value}`"),
+                }
+            }
+            other => {
+                bail!("unknown option `{other}` (try `cargo xtask load --step 1 --clients 2000`)")
+            }
+        }
+    }
+    let package = package.context("say which server to load: --step 1 or --step 3")?;
+    Ok(Options { package, clients })
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let options = parse(args)?;
+    // One socket for each client here and one in the server, plus spares.
+    crowd::ensure_open_files(options.clients as u64 + 256)?;
+    steps::build()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(measure(options))
+}
+
+async fn measure(options: Options) -> anyhow::Result<ExitCode> {
+    let Options { package, clients } = options;
+    let mut server = Running::start(package).await?;
+    let pid = server.pid().context("the server has already ended")?;
+    println!(
+        "{package} listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
+        server.port
+    );
+
+    let gathering = crowd::gather(
+        server.port,
+        clients,
+        CONNECTING_AT_ONCE,
+        |greeted, failed| {
+            print!("\r  greeted {greeted} of {clients}, {failed} failed");
+            let _ = std::io::stdout().flush();
+        },
+    )
+    .await;
+    println!();
+
+    let is_received = |line: &str| line.starts_with("Received: client ");
+    let count_received = || {
+        server
+            .output
+            .lines()
+            .iter()
+            .filter(|line| is_received(line))
+            .count()
+    };
+    let all_printed = async {
+        while count_received() < gathering.greeted {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let _ = tokio::time::timeout(PRINT_TIMEOUT, all_printed).await;
+    let received = count_received();
+    let peak = crowd::peak_memory_kib(pid)?;
+
+    server.interrupt()?;
+    let stopped = server.exit_status(Duration::from_secs(5)).await;
+
+    println!("clients greeted:        {} of {clients}", gathering.greeted);
+    println!(
+        "time to greet all:      {:.2} s",
+        gathering.time_to_greet_all.as_secs_f64()
+    );
+    println!(
+        "greetings per second:   {:.0}",
+        gathering.greetings_per_second()
+    );
+    println!(
+        "Received lines printed: {received} of {}",
+        gathering.greeted
+    );
+    println!(
+        "server peak memory:     {:.1} MiB (VmHWM)",
+        peak as f64 / 1024.0
+    );
+    for failure in &gathering.failures {
+        println!("failure: {failure}");
+    }
+    if stopped.is_none_or(|status| !status.success()) {
+        println!("the server did not exit cleanly after Ctrl+C: {stopped:?}");
+    }
+    let all_well = gathering.greeted == clients && received == clients;
+    Ok(if all_well {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

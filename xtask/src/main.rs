@@ -8,8 +8,11 @@
 //!
 //! Each subcommand lives in its own module.
 
+#[cfg(test)]
+mod abuse;
 mod browser;
 mod checks;
+mod crowd;
 mod docs;
 mod load;
 mod report;

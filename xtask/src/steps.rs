@@ -130,8 +130,14 @@ impl Running {
     /// Starts a server step with `PORT=0`, so that the system picks a free
     /// port, and reads the port from the address it prints first.
     pub async fn start(package: &str) -> anyhow::Result<Running> {
+        Running::start_with(package, &[]).await
+    }
+
+    /// Like `start`, with extra environment variables such as `HOST`.
+    pub async fn start_with(package: &str, env: &[(&str, &str)]) -> anyhow::Result<Running> {
         let mut command = Command::new(binary(package));
         command.env("PORT", "0").env_remove("HOST");
+        command.envs(env.iter().copied());
         let (child, output, _) = spawn(command)?;
         let first = output.wait_for(0, START_TIMEOUT, |_| true).await;
         let Some(first) = first else {
@@ -148,6 +154,11 @@ impl Running {
             port,
             output,
         })
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Sends Ctrl+C (SIGINT), as a learner does in the terminal.

@@ -1,0 +1,214 @@
+//! Many WebSocket clients at once, for `cargo xtask load` and the tests.
+//!
+//! Every client connects to `ws://127.0.0.1:port/`, waits for the greeting,
+//! sends one message of its own (`client 00042`), and stays connected until
+//! all the others have done the same; then they all close politely.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::wire;
+
+/// The text every step greets with.
+const GREETING: &str = "Hello, WebSocket!";
+
+/// How long one client may wait for its greeting, queueing included.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the closing of all clients may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the clients saw.
+pub struct Gathering {
+    pub greeted: usize,
+    /// The first few failures, in words.
+    pub failures: Vec<String>,
+    pub failed: usize,
+    /// From the first connection attempt to the last greeting.
+    pub time_to_greet_all: Duration,
+}
+
+impl Gathering {
+    pub fn greetings_per_second(&self) -> f64 {
+        self.greeted as f64 / self.time_to_greet_all.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The message client number `index` sends.
+pub fn message_of(index: usize) -> String {
+    format!("client {index:05}")
+}
+
+/// Opens `clients` WebSockets to the server on `port`, at most
+/// `connecting_at_once` of them handshaking at the same time, and reports
+/// progress as (greeted, failed) every few hundred milliseconds.
+pub async fn gather(
+    port: u16,
+    clients: usize,
+    connecting_at_once: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Gathering {
+    let started = Instant::now();
+    let connecting = Arc::new(Semaphore::new(connecting_at_once.max(1)));
+    let (release, released) = watch::channel(false);
+    let (results, mut arrivals) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    for index in 0..clients {
+        let connecting = connecting.clone();
+        let results = results.clone();
+        let released = released.clone();
+        tasks.spawn(async move {
+            let permit = connecting.acquire_owned().await;
+            let greeted = timeout(GREETING_TIMEOUT, greet_and_send(port, index)).await;
+            drop(permit);
+            let outcome = match greeted {
+                Ok(Ok(socket)) => Ok(socket),
+                Ok(Err(error)) => Err(format!("client {index}: {error:#}")),
+                Err(_) => Err(format!(
+                    "client {index}: not greeted within {GREETING_TIMEOUT:?}"
+                )),
+            };
+            // Report, and let go of `results` at once: the count ends when
+            // every client has reported, while the sockets stay open.
+            let _ = results.send(outcome.as_ref().map(|_| ()).map_err(Clone::clone));
+            drop(results);
+            if let Ok(socket) = outcome {
+                close_when_released(socket, released).await;
+            }
+        });
+    }
+    drop(results);
+
+    let mut gathering = Gathering {
+        greeted: 0,
+        failures: Vec::new(),
+        failed: 0,
+        time_to_greet_all: Duration::ZERO,
+    };
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            arrival = arrivals.recv() => match arrival {
+                Some(Ok(())) => {
+                    gathering.greeted += 1;
+                    gathering.time_to_greet_all = started.elapsed();
+                }
+                Some(Err(failure)) => {
+                    gathering.failed += 1;
+                    if gathering.failures.len() < 5 {
+                        gathering.failures.push(failure);
+                    }
+                }
+                None => break,
+            },
+            _ = ticks.tick() => progress(gathering.greeted, gathering.failed),
+        }
+    }
+    progress(gathering.greeted, gathering.failed);
+
+    release.send_replace(true);
+    let all_closed = async { while tasks.join_next().await.is_some() {} };
+    if timeout(CLOSE_TIMEOUT, all_closed).await.is_err() {
+        tasks.abort_all();
+    }
+    gathering
+}
+
+async fn greet_and_send(
+    port: u16,
+    index: usize,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    let mut socket = wire::websocket(port, "/").await?;
+    let first = wire::next_message(&mut socket, GREETING_TIMEOUT)
+        .await
+        .context("no greeting")?;
+    ensure!(
+        first == Message::text(GREETING),
+        "the first message is {first:?}, not the greeting"
+    );
+    socket
+        .send(Message::text(message_of(index)))
+        .await
+        .context("cannot send the message")?;
+    Ok(socket)
+}
+
+/// Waits until every client is in, then closes and reads until the server
+/// answers the close frame.
+async fn close_when_released(
+    mut socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    mut released: watch::Receiver<bool>,
+) {
+    let _ = released.wait_for(|go| *go).await;
+    let goodbye = async {
+        socket.close(None).await?;
+        while socket.next().await.transpose()?.is_some() {}
+        Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+    };
+    let _ = timeout(CLOSE_TIMEOUT, goodbye).await;
+}
+
+/// Makes sure this process may open `needed` files (sockets count), raising
+/// its soft limit towards the hard one with `prlimit` if it must. Processes
+/// started afterwards, such as the servers, inherit the new limit.
+pub fn ensure_open_files(needed: u64) -> anyhow::Result<()> {
+    let (soft, hard) = open_files_limit()?;
+    if soft >= needed {
+        return Ok(());
+    }
+    ensure!(
+        hard >= needed,
+        "{needed} open files are needed but the hard limit is {hard}: raise it (ulimit -Hn) or use fewer clients"
+    );
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .context("cannot run prlimit to raise the open-file limit")?;
+    let (soft, _) = open_files_limit()?;
+    if !status.success() || soft < needed {
+        bail!(
+            "{needed} open files are needed but the limit is {soft}: run `ulimit -n {hard}` first"
+        );
+    }
+    Ok(())
+}
+
+/// The soft and hard limits on open files, from /proc/self/limits.
+fn open_files_limit() -> anyhow::Result<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits")
+        .context("cannot read /proc/self/limits (Linux only)")?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .context("no `Max open files` in /proc/self/limits")?;
+    let mut numbers = line["Max open files".len()..]
+        .split_whitespace()
+        .map(|field| match field {
+            "unlimited" => Ok(u64::MAX),
+            number => number.parse::<u64>(),
+        });
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(soft)), Some(Ok(hard))) => Ok((soft, hard)),
+        _ => bail!("cannot read the open-file limits in {line:?}"),
+    }
+}
+
+/// The peak resident memory of a process (VmHWM), in KiB.
+pub fn peak_memory_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM line in /proc/<pid>/status")
+}
