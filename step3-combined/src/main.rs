@@ -310,6 +310,9 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
     let shown_host = match host.as_deref() {
         None | Some("localhost") => "localhost".to_string(),
         Some(text) => match text.parse::<IpAddr>()? {
+            // 0.0.0.0 or :: means "every address of this machine"; here,
+            // that includes localhost.
+            any if any.is_unspecified() => "localhost".to_string(),
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         },
@@ -320,10 +323,14 @@ async fn listen() -> anyhow::Result<Vec<TcpListener>> {
         .filter_map(|listener| listener.local_addr().ok())
         .map(|address| address.to_string())
         .collect();
-    let reach = if host.is_none() {
-        "loopback only: set HOST=0.0.0.0 to let other machines connect"
-    } else {
-        "as HOST asks"
+    let reach = match listeners.first().map(|listener| listener.local_addr()) {
+        Some(Ok(address)) if address.ip().is_loopback() => {
+            "loopback only: set HOST=0.0.0.0 to let other machines connect"
+        }
+        Some(Ok(address)) if address.ip().is_unspecified() => {
+            "every network interface: other machines use this machine's IP address"
+        }
+        _ => "as HOST asks",
     };
     println!(
         "Listening on {} ({reach}). Open the address above in a browser; Ctrl+C stops.",
