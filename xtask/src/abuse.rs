@@ -672,24 +672,40 @@ async fn servers_listen_on_loopback_unless_host_says_otherwise() {
         })
     })
     .await;
+    // HOST picks the address. 0.0.0.0 is only bound and read back from
+    // /proc/net/tcp here: no traffic leaves loopback.
     for package in SERVER_STEPS {
-        let server = Running::start_with(package, &[("HOST", "127.0.0.1")])
-            .await
-            .expect("the step starts with HOST=127.0.0.1");
-        let said = server
-            .output
-            .wait_for(0, PROMPTLY, |line| line.starts_with("Listening on"))
-            .await;
-        let said = said.unwrap_or_default();
-        assert!(
-            said.contains(&format!(
-                "Listening on 127.0.0.1:{} (as HOST asks)",
-                server.port
-            )),
-            "{package} with HOST=127.0.0.1 says {said:?}"
-        );
-        let addresses = listening_addresses(server.port).expect("/proc/net/tcp");
-        assert_eq!(addresses, [LOOPBACK_V4], "{package} with HOST=127.0.0.1");
+        for (host, listening, reach, bound) in [
+            ("127.0.0.1", "127.0.0.1", "loopback only", "0100007F"),
+            ("0.0.0.0", "0.0.0.0", "every network interface", "00000000"),
+        ] {
+            let server = Running::start_with(package, &[("HOST", host)])
+                .await
+                .unwrap_or_else(|error| panic!("{package} starts with HOST={host}: {error:#}"));
+            let lines = server.output.lines();
+            let said = server
+                .output
+                .wait_for(0, PROMPTLY, |line| line.starts_with("Listening on"))
+                .await
+                .unwrap_or_default();
+            assert!(
+                said.starts_with(&format!(
+                    "Listening on {listening}:{} ({reach}",
+                    server.port
+                )),
+                "{package} with HOST={host} says {said:?}"
+            );
+            assert!(
+                lines
+                    .first()
+                    .is_some_and(|first| first.contains("://localhost:")
+                        || first.contains(&format!("://{host}:"))),
+                "{package} with HOST={host} starts with {:?}, not a URL to open",
+                lines.first()
+            );
+            let addresses = listening_addresses(server.port).expect("/proc/net/tcp");
+            assert_eq!(addresses, [bound], "{package} with HOST={host}");
+        }
     }
 }
 
