@@ -16,9 +16,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::wire;
 
-/// The text every step greets with.
-const GREETING: &str = "Hello, WebSocket!";
-
 /// How long one client may wait for its greeting, queueing included.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -125,14 +122,7 @@ async fn greet_and_send(
     port: u16,
     index: usize,
 ) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
-    let mut socket = wire::websocket(port, "/").await?;
-    let first = wire::next_message(&mut socket, GREETING_TIMEOUT)
-        .await
-        .context("no greeting")?;
-    ensure!(
-        first == Message::text(GREETING),
-        "the first message is {first:?}, not the greeting"
-    );
+    let mut socket = wire::greeted(port, GREETING_TIMEOUT).await?;
     socket
         .send(Message::text(message_of(index)))
         .await

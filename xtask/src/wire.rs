@@ -11,6 +11,12 @@ use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The text every step greets with, and the page sends.
+pub const GREETING: &str = "Hello, WebSocket!";
+
+/// "At once": how long a greeting or a log line may take to appear.
+pub const PROMPTLY: Duration = Duration::from_secs(2);
+
 /// How long any single answer may take. Generous: a loaded 2-core machine
 /// still answers on loopback in milliseconds.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,6 +107,19 @@ pub async fn websocket(port: u16, path: &str) -> anyhow::Result<WebSocketStream<
     .await
     .context("no handshake answer in time")?
     .context("the WebSocket handshake failed")?;
+    Ok(socket)
+}
+
+/// Opens a WebSocket on `/` and expects the greeting as its first message
+/// within `wait`.
+pub async fn greeted(port: u16, wait: Duration) -> anyhow::Result<WebSocketStream<TcpStream>> {
+    let mut socket = websocket(port, "/").await?;
+    let first = next_message(&mut socket, wait)
+        .await
+        .context("no greeting")?;
+    if first != Message::text(GREETING) {
+        bail!("the first message is {first:?}, not the greeting {GREETING:?}");
+    }
     Ok(socket)
 }
 

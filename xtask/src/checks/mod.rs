@@ -12,8 +12,6 @@ pub mod step3;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
-
 use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -24,11 +22,7 @@ use crate::report::{Outcome, Verdict};
 use crate::steps::{Output, Running, run_to_end};
 use crate::wire;
 
-/// The text every step greets with, and the page sends.
-pub const GREETING: &str = "Hello, WebSocket!";
-
-/// "At once": how long a greeting or a log line may take to appear.
-const PROMPTLY: Duration = Duration::from_secs(2);
+pub use crate::wire::{GREETING, PROMPTLY};
 
 /// Where checks deliver their outcomes as they finish.
 #[derive(Clone)]
@@ -82,15 +76,7 @@ pub async fn start(package: &str, sink: &Sink) -> Option<Running> {
 /// A WebSocket client on `/` is greeted at once, and what it sends appears
 /// in the server's output as `Received: ...`.
 pub async fn greets_and_prints(port: u16, output: &Output) -> anyhow::Result<String> {
-    let mut socket = wire::websocket(port, "/").await?;
-    let first = wire::next_message(&mut socket, PROMPTLY)
-        .await
-        .context("no greeting")?;
-    ensure!(
-        first == Message::text(GREETING),
-        "the first message is {first:?}, not the greeting {GREETING:?}"
-    );
-
+    let mut socket = wire::greeted(port, PROMPTLY).await?;
     let printed_before = output.len();
     socket.send(Message::text(GREETING)).await?;
     let expected = format!("Received: {GREETING}");
@@ -138,10 +124,7 @@ pub async fn port_taken(package: &str, port: u16) -> anyhow::Result<String> {
 /// Ctrl+C closes every open WebSocket with 1001 (going away), then the
 /// process exits with status 0. This stops the server.
 pub async fn ctrl_c_says_going_away(server: &mut Running) -> anyhow::Result<String> {
-    let mut socket = wire::websocket(server.port, "/").await?;
-    wire::next_message(&mut socket, PROMPTLY)
-        .await
-        .context("no greeting")?;
+    let mut socket = wire::greeted(server.port, PROMPTLY).await?;
     server.interrupt()?;
     let message = wire::next_message(&mut socket, PROMPTLY)
         .await
