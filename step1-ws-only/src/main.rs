@@ -200,8 +200,11 @@ fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
         TcpSocket::new_v6()?
     };
     // Lets a restarted server take its port back at once, as
-    // `TcpListener::bind` does; two servers still cannot share it.
-    socket.set_reuseaddr(true)?;
+    // `TcpListener::bind` does on Unix, where two servers still cannot
+    // share it. On Windows the same option would let them share it.
+    if cfg!(unix) {
+        socket.set_reuseaddr(true)?;
+    }
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }
