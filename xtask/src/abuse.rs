@@ -72,9 +72,8 @@ where
 }
 
 fn last_lines(output: &Output) -> String {
-    let lines = output.lines();
-    let start = lines.len().saturating_sub(15);
-    let shown: Vec<String> = lines[start..]
+    let shown: Vec<String> = output
+        .last(15)
         .iter()
         .map(|line| format!("    | {line}"))
         .collect();

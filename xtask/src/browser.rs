@@ -27,7 +27,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::steps::{self, Output};
+use crate::steps;
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = "no Chromium found: install it \
@@ -172,7 +172,7 @@ impl Chromium {
                     "{} exited ({}) as it started; the last it printed:\n{}",
                     program.display(),
                     status.map_or_else(|error| error.to_string(), |status| status.to_string()),
-                    last_lines(&output)
+                    output.last(15).join("\n")
                 )
             }
         };
@@ -180,7 +180,7 @@ impl Chromium {
             bail!(
                 "{} did not say \"{prefix}ws://...\" within {START_TIMEOUT:?}; the last it printed:\n{}",
                 program.display(),
-                last_lines(&output)
+                output.last(15).join("\n")
             );
         };
         let (connection, reader) = Connection::open(&line[prefix.len()..]).await?;
@@ -242,12 +242,6 @@ impl Chromium {
             seen: Seen::default(),
         })
     }
-}
-
-/// The end of what a process printed, enough to explain why it stopped.
-fn last_lines(output: &Output) -> String {
-    let lines = output.lines();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 impl Drop for Chromium {

@@ -73,6 +73,12 @@ impl Output {
         self.lines.lock().unwrap().clone()
     }
 
+    /// The last `count` lines, enough to explain why a process stopped.
+    pub fn last(&self, count: usize) -> Vec<String> {
+        let lines = self.lines();
+        lines[lines.len().saturating_sub(count)..].to_vec()
+    }
+
     pub fn len(&self) -> usize {
         self.lines.lock().unwrap().len()
     }
