@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let listeners = listen().await?;
+    let listeners = listen()?;
 
     // Ctrl+C must reach every connection, so each one holds a receiver of
     // this channel and says goodbye (close code 1001) when it changes.
@@ -123,7 +123,7 @@ async fn run() -> anyhow::Result<()> {
 /// By default only this machine can connect: we listen on the loopback
 /// addresses 127.0.0.1 and ::1, because a browser may resolve `localhost` to
 /// either. `HOST=0.0.0.0` opens the server to the whole network.
-async fn listen() -> anyhow::Result<Vec<TcpListener>> {
+fn listen() -> anyhow::Result<Vec<TcpListener>> {
     let port = match std::env::var("PORT") {
         Ok(text) => text
             .parse::<u16>()

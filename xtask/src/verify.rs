@@ -46,13 +46,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let wanted = |step: u8| options.step.is_none_or(|only| only == step);
-    let mut report = Report::new();
-    steps::build()?;
-
-    let runtime = tokio::runtime::Runtime::new()?;
-    let code = runtime.block_on(async {
-        let (sink, mut outcomes) = Sink::new();
-        let mut groups = JoinSet::new();
+    check(|sink, groups| {
         if wanted(1) {
             groups.spawn(checks::step1::run(sink.clone()));
         }
@@ -68,6 +62,20 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if options.step.is_none() {
             groups.spawn(docs::run(sink.clone()));
         }
+    })
+}
+
+/// Builds the steps, runs the groups of checks that `spawn_groups` starts
+/// side by side, and reports each outcome as it arrives.
+pub fn check(spawn_groups: impl FnOnce(&Sink, &mut JoinSet<()>)) -> anyhow::Result<ExitCode> {
+    let mut report = Report::new();
+    steps::build()?;
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(async {
+        let (sink, mut outcomes) = Sink::new();
+        let mut groups = JoinSet::new();
+        spawn_groups(&sink, &mut groups);
         drop(sink);
 
         // Ctrl+C reaches the steps and Chromium through the terminal too.

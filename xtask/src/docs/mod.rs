@@ -32,7 +32,6 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::checks::Sink;
-use crate::report::Report;
 use crate::steps::{self, workspace_root};
 use markdown::{Block, Marker, Parsed};
 use regions::Selector;
@@ -582,20 +581,13 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
             "unknown docs command `{other}`: use `cargo xtask docs` or `cargo xtask docs sync`"
         ),
     };
+    if !sync {
+        return crate::verify::check(|sink, groups| {
+            groups.spawn(run(sink.clone()));
+        });
+    }
     steps::build()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    if !sync {
-        return Ok(runtime.block_on(async {
-            let (sink, mut outcomes) = Sink::new();
-            let group = tokio::spawn(run(sink));
-            let mut report = Report::new();
-            while let Some(outcome) = outcomes.recv().await {
-                report.record(&outcome);
-            }
-            let _ = group.await;
-            report.finish()
-        }));
-    }
 
     let root = workspace_root();
     let docs = Docs::load(root)?;
