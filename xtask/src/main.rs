@@ -15,7 +15,7 @@ mod checks;
 mod crowd;
 mod docs;
 mod load;
-mod report;
+mod runner;
 mod steps;
 mod verify;
 mod wire;

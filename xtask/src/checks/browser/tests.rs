@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::report::Verdict;
+use crate::runner::Verdict;
 use crate::steps::{self, Running};
 
 /// A page that logs a line but never opens a WebSocket.
