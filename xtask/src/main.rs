@@ -17,6 +17,7 @@ mod docs;
 mod load;
 mod runner;
 mod steps;
+mod tools;
 mod verify;
 mod wire;
 
