@@ -72,7 +72,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The run `cargo xtask polling` makes and chapter 0 shows: about 4 s.
+    /// The run `cargo xtask polling` makes and chapter 0 shows: about 3 s.
     pub fn standard() -> Plan {
         Plan {
             updates: 30,
@@ -528,8 +528,8 @@ enum Protocol {
 }
 
 /// Listens on a free loopback port and serves every connection with
-/// `protocol`, recording each connection's byte counts under the client's
-/// port so that they can be compared with the client's own.
+/// `protocol`, recording each connection's byte counts under its ends so
+/// that they can be compared with the client's own.
 async fn listen(
     servers: &mut JoinSet<()>,
     feed: &Arc<Feed>,
@@ -641,11 +641,12 @@ async fn read_head(connection: &mut (impl AsyncBufReadExt + Unpin)) -> anyhow::R
 // ---------------------------------------------------------------------------
 // The clients, which play the browser
 
-/// The headers Chromium 156 (headless, on Linux) sent for
+/// The request Chromium 156 (headless, on Linux) sent for
 /// `fetch('/updates?after=0')` from a page the same server had served,
-/// captured on loopback on this project's machine. A desktop window says
-/// `Chrome/` where headless says `HeadlessChrome/`; a site with cookies
-/// would add them to every request too.
+/// captured with a loopback listener that printed what it received; only
+/// the target changes here (and long polling adds `&wait=true`). A desktop
+/// window says `Chrome/` where headless says `HeadlessChrome/`, and a site
+/// with cookies would add them to every request too.
 fn poll_request(port: u16, after: usize, wait: bool) -> String {
     let wait = if wait { "&wait=true" } else { "" };
     format!(
@@ -671,7 +672,8 @@ const WEBSOCKET_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The upgrade request the same Chromium sent for
 /// `new WebSocket('ws://localhost:PORT/')`, captured the same way. The page
-/// came from the polling server, whose address is the `Origin`.
+/// came from the polling server, whose address is the `Origin`. The server
+/// here, like the steps, does not take up the offer of compression.
 fn upgrade_request(port: u16, page_port: u16) -> String {
     format!(
         "GET / HTTP/1.1\r\n\
