@@ -3,6 +3,7 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask polling` measures what chapter 0 says polling costs.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -15,6 +16,7 @@ mod checks;
 mod crowd;
 mod docs;
 mod load;
+mod polling;
 mod runner;
 mod steps;
 mod tools;
@@ -29,6 +31,7 @@ Usage: cargo xtask <command>
 Commands:
   verify [--step N] [--no-browser]   run every step and check its behaviour
   load --step N [--clients N]        measure a server step under many clients
+  polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
 ";
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match command {
         "verify" => verify::run(rest),
         "load" => load::run(rest),
+        "polling" => polling::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
