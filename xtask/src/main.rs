@@ -15,6 +15,8 @@ mod checks;
 mod crowd;
 mod docs;
 mod load;
+#[cfg(test)]
+mod proxy;
 mod report;
 mod steps;
 mod verify;
