@@ -34,9 +34,10 @@ use crate::wire::PROMPTLY;
 /// The chapter's nginx block, relative to the workspace root.
 const SITE_FILE: &str = "step3-combined/nginx-proxy.conf";
 
-/// The two lines of the file that the tests change: nginx listens on a
-/// free port instead of 80, and step 3 runs on a free port instead of 8080.
-const LISTEN_LINE: &str = "listen 80;";
+/// The lines of the file that the tests change: nginx listens on a free
+/// port instead of 80, and step 3 runs on a free port instead of 8080.
+const LISTEN_IPV4_LINE: &str = "listen 80;";
+const LISTEN_IPV6_LINE: &str = "listen [::]:80;";
 const UPSTREAM_LINE: &str = "proxy_pass http://127.0.0.1:8080;";
 
 /// The line under test.
@@ -97,13 +98,26 @@ fn nginx_and_chromium(test: &str) -> Option<(PathBuf, PathBuf)> {
     Some((nginx, chromium))
 }
 
-/// The chapter's file as the tests use it: nginx listens on
-/// `127.0.0.1:listen_port` instead of port 80, and passes requests to step 3
-/// on `upstream_port` instead of 8080. Everything else stays as written.
-fn site_for_test(site: &str, listen_port: u16, upstream_port: u16) -> anyhow::Result<String> {
+/// The chapter's file as the tests use it: nginx listens on `listen_port`
+/// of 127.0.0.1 and ::1 instead of port 80 of every address, and passes
+/// requests to step 3 on `upstream_port` instead of 8080. Everything else
+/// stays as written. On a machine without IPv6 (`ipv6` false) there is no
+/// ::1 to listen on, and nginx listens on 127.0.0.1 only.
+fn site_for_test(
+    site: &str,
+    listen_port: u16,
+    ipv6: bool,
+    upstream_port: u16,
+) -> anyhow::Result<String> {
+    let ipv6_listen = if ipv6 {
+        format!("listen [::1]:{listen_port};")
+    } else {
+        String::new()
+    };
     let mut site = site.to_string();
     for (line, replacement) in [
-        (LISTEN_LINE, format!("listen 127.0.0.1:{listen_port};")),
+        (LISTEN_IPV4_LINE, format!("listen 127.0.0.1:{listen_port};")),
+        (LISTEN_IPV6_LINE, ipv6_listen),
         (
             UPSTREAM_LINE,
             format!("proxy_pass http://127.0.0.1:{upstream_port};"),
@@ -116,6 +130,25 @@ fn site_for_test(site: &str, listen_port: u16, upstream_port: u16) -> anyhow::Re
         site = site.replace(line, &replacement);
     }
     Ok(site)
+}
+
+/// A port that is free on both 127.0.0.1 and ::1, for nginx to listen on
+/// (nginx cannot report a port the system picked, so we ask the system for
+/// a free one and hand it over), and whether this machine has ::1 at all.
+fn free_port() -> anyhow::Result<(u16, bool)> {
+    use std::net::TcpListener;
+    if TcpListener::bind("[::1]:0").is_err() {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        return Ok((port, false));
+    }
+    for _ in 0..20 {
+        let ipv4 = TcpListener::bind("127.0.0.1:0")?;
+        let port = ipv4.local_addr()?.port();
+        if TcpListener::bind(("::1", port)).is_ok() {
+            return Ok((port, true));
+        }
+    }
+    bail!("found no port free on both 127.0.0.1 and ::1 in 20 tries")
 }
 
 /// The rest of an nginx configuration around the chapter's block: one
@@ -143,7 +176,7 @@ http {{
     )
 }
 
-/// A running nginx on a free port of 127.0.0.1. Dropping it ends nginx and
+/// A running nginx on a free port of 127.0.0.1 and ::1. Dropping it ends nginx and
 /// deletes its directory.
 struct Nginx {
     port: u16,
@@ -174,17 +207,13 @@ impl Nginx {
     /// Starts `program` with `site` (the chapter's block) in front of step 3
     /// on `upstream_port`, and waits until it accepts connections.
     async fn start(program: &Path, site: &str, upstream_port: u16) -> anyhow::Result<Nginx> {
-        // nginx cannot report a port the system picked, so we ask the
-        // system for a free one and hand it over.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let (port, ipv6) = free_port()?;
         let dir = std::env::temp_dir().join(format!("xtask-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::write(
             dir.join("site.conf"),
-            site_for_test(site, port, upstream_port)?,
+            site_for_test(site, port, ipv6, upstream_port)?,
         )?;
         std::fs::write(dir.join("nginx.conf"), main_config(&dir))?;
 
