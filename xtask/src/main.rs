@@ -17,8 +17,9 @@ mod docs;
 mod load;
 #[cfg(test)]
 mod proxy;
-mod report;
+mod runner;
 mod steps;
+mod tools;
 mod verify;
 mod wire;
 

@@ -12,11 +12,9 @@
 //! nginx's default (`Host: 127.0.0.1:PORT`) or with `$host` (which drops
 //! the port) step 3 refuses the WebSocket with 403.
 //!
-//! Without nginx or Chromium the tests say what to install and count as
-//! skipped; with `REQUIRE_ALL_TESTS=1` they fail instead, so that a CI
-//! machine cannot pass by skipping them.
+//! Without nginx or Chromium the tests say in one line what to install and
+//! pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail (see `tools`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +27,7 @@ use tokio::time::{Instant, sleep};
 use crate::browser::{self, Chromium};
 use crate::checks::browser::{page_url, step3_page_talks_cleanly};
 use crate::steps::{self, Output, Running, workspace_root};
+use crate::tools;
 use crate::wire::PROMPTLY;
 
 /// The chapter's nginx block, relative to the workspace root.
@@ -53,10 +52,6 @@ const NGINX_INSTALL_HINT: &str = "no nginx found: install it \
 /// How long nginx may take to accept connections after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The environment variable that turns a missing tool into a failure, so
-/// that CI cannot pass by skipping.
-const REQUIRE_VARIABLE: &str = "REQUIRE_ALL_TESTS";
-
 /// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
 fn find_nginx() -> Result<PathBuf, String> {
     if let Some(chosen) = std::env::var_os("NGINX") {
@@ -74,27 +69,10 @@ fn find_nginx() -> Result<PathBuf, String> {
         .ok_or_else(|| NGINX_INSTALL_HINT.to_string())
 }
 
-/// The tool a test needs, or `None` after saying why the test is skipped.
-/// With `REQUIRE_ALL_TESTS=1` a missing tool fails the test instead.
-fn tool_or_skip(test: &str, found: Result<PathBuf, String>) -> Option<PathBuf> {
-    match found {
-        Ok(program) => Some(program),
-        Err(why) if std::env::var_os(REQUIRE_VARIABLE).is_some_and(|value| value == "1") => {
-            panic!("{test}: {why} ({REQUIRE_VARIABLE}=1 does not allow skipping it)")
-        }
-        // Written to stderr itself: the test harness hides what `eprintln!`
-        // prints in a test that passes.
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
-            None
-        }
-    }
-}
-
-/// nginx and Chromium, or `None` when the test is skipped.
-fn nginx_and_chromium(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let nginx = tool_or_skip(test, find_nginx())?;
-    let chromium = tool_or_skip(test, browser::find())?;
+/// nginx and Chromium, or `None` when the test is skipped for want of one.
+fn nginx_and_chromium() -> Option<(PathBuf, PathBuf)> {
+    let nginx = tools::require_or_skip("nginx", find_nginx())?;
+    let chromium = tools::require_or_skip("Chromium", browser::find())?;
     Some((nginx, chromium))
 }
 
@@ -267,7 +245,7 @@ fn read_site() -> String {
 /// console shows no error.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chapters_nginx_block_carries_the_page_and_its_websocket() {
-    let Some((nginx, chromium)) = nginx_and_chromium("step 3 behind nginx") else {
+    let Some((nginx, chromium)) = nginx_and_chromium() else {
         return;
     };
     steps::build().unwrap();
@@ -294,7 +272,7 @@ async fn the_chapters_nginx_block_carries_the_page_and_its_websocket() {
 /// greeting.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_browsers_host_step3_refuses_the_websocket() {
-    let Some((nginx, chromium)) = nginx_and_chromium("step 3 behind a misconfigured nginx") else {
+    let Some((nginx, chromium)) = nginx_and_chromium() else {
         return;
     };
     let site = read_site();
