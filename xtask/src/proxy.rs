@@ -2,15 +2,18 @@
 //!
 //! The chapter's nginx block is the file `step3-combined/nginx-proxy.conf`
 //! (the docs check keeps the two equal). These tests give that file to
-//! Debian's nginx, changing only its two ports, put it in front of a real
-//! step 3, and let headless Chromium open the page through nginx: the page
+//! Debian's nginx, changing only where nginx listens and where step 3 runs
+//! (free ports on loopback instead of 80 and 8080), put it in front of a
+//! real step 3, and let headless Chromium open the page through nginx: the page
 //! must hear the greeting with no error in the console.
 //!
 //! The file passes the browser's `Host` on to step 3 because step 3 opens a
 //! WebSocket only when the page's `Origin` names the same host and port as
 //! `Host`. A second test shows that this line is what makes it work: with
 //! nginx's default (`Host: 127.0.0.1:PORT`) or with `$host` (which drops
-//! the port) step 3 refuses the WebSocket with 403.
+//! the port) step 3 refuses the WebSocket with 403. A third shows that the
+//! file is for a proxy on this machine: under another name, step 3 refuses
+//! the request.
 //!
 //! Without nginx or Chromium the tests say in one line what to install and
 //! pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail (see `tools`).
@@ -28,7 +31,7 @@ use crate::browser::{self, Chromium};
 use crate::checks::browser::{page_url, step3_page_talks_cleanly};
 use crate::steps::{self, Output, Running, workspace_root};
 use crate::tools;
-use crate::wire::PROMPTLY;
+use crate::wire::{self, PROMPTLY};
 
 /// The chapter's nginx block, relative to the workspace root.
 const SITE_FILE: &str = "step3-combined/nginx-proxy.conf";
@@ -324,4 +327,46 @@ async fn without_the_browsers_host_step3_refuses_the_websocket() {
         }
     });
     join_all(refusals).await;
+}
+
+/// The file is for a proxy on this machine: step 3, listening on loopback,
+/// answers only to this machine's names, so a request that reaches nginx
+/// under another name (here `www.example.com`) gets step 3's 403, passed on
+/// by nginx, and step 3 says why in its console.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_another_name_step3_refuses_the_request() {
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    steps::build().unwrap();
+    let step3 = Running::start("step3").await.unwrap();
+    let proxy = Nginx::start(&nginx, &read_site(), step3.port)
+        .await
+        .unwrap();
+
+    let request = "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n";
+    let answer = wire::exchange(proxy.port, request.as_bytes())
+        .await
+        .and_then(|answer| wire::parse_http(&answer))
+        .unwrap();
+    assert_eq!(
+        answer.status,
+        403,
+        "through nginx, `Host: www.example.com` got {:?}, not 403; step 3 printed {:?}",
+        answer.status_line,
+        step3.output.lines()
+    );
+    let explained = step3
+        .output
+        .wait_for(0, PROMPTLY, |line| {
+            line.contains("403") && line.contains("www.example.com")
+        })
+        .await;
+    match explained {
+        Some(line) => println!("through nginx, step 3 printed: {line}"),
+        None => panic!(
+            "the 403 came, but step 3 printed no line naming www.example.com: {:?}",
+            step3.output.lines()
+        ),
+    }
 }
