@@ -17,6 +17,8 @@ mod crowd;
 mod docs;
 mod load;
 mod polling;
+#[cfg(test)]
+mod proxy;
 mod runner;
 mod steps;
 mod tools;
