@@ -416,14 +416,7 @@ impl Page {
             "Array.from(document.querySelectorAll({}), element => element.textContent)",
             Value::from(selector)
         );
-        let result = self
-            .connection
-            .call(
-                Some(&self.session),
-                "Runtime.evaluate",
-                json!({ "expression": script, "returnByValue": true }),
-            )
-            .await?;
+        let result = self.evaluate(&script).await?;
         let texts = result["result"]["value"]
             .as_array()
             .with_context(|| format!("the page could not run {script}: {result}"))?;
@@ -431,6 +424,21 @@ impl Page {
             .iter()
             .map(|text| text.as_str().unwrap_or_default().to_string())
             .collect())
+    }
+}
+
+impl Page {
+    /// Runs `script` in the page, as if typed into its console (top-level
+    /// `const`s of the page's scripts, such as `socket`, are in reach), and
+    /// returns CDP's answer: the value under `result.value`.
+    pub async fn evaluate(&self, script: &str) -> anyhow::Result<Value> {
+        self.connection
+            .call(
+                Some(&self.session),
+                "Runtime.evaluate",
+                json!({ "expression": script, "returnByValue": true }),
+            )
+            .await
     }
 }
 

@@ -3,6 +3,8 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask bytes` shows a WebSocket's first bytes, from a running
+//!   step, as chapter 4 of the walkthroughs reads them.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -11,6 +13,7 @@
 #[cfg(test)]
 mod abuse;
 mod browser;
+mod bytes;
 mod checks;
 mod crowd;
 mod docs;
@@ -28,6 +31,7 @@ Usage: cargo xtask <command>
 Commands:
   verify [--step N] [--no-browser]   run every step and check its behaviour
   load --step N [--clients N]        measure a server step under many clients
+  bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
 ";
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     let result = match command {
         "verify" => verify::run(rest),
         "load" => load::run(rest),
+        "bytes" => bytes::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -11,6 +11,7 @@ use super::{GREETING, PROMPTLY, Sink, start};
 use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, workspace_root};
 
+pub mod closes;
 #[cfg(test)]
 mod tests;
 
@@ -87,6 +88,12 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 sink.record("step3", result, Some(&step3.output));
             }
         },
+        closes::run(
+            chromium,
+            sink,
+            step1.as_ref().filter(|_| wanted(1)),
+            step3.as_ref()
+        ),
     );
 }
 

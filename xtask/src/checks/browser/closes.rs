@@ -1,0 +1,337 @@
+//! How a page's WebSocket ends, as the page itself sees it: refused by step
+//! 3's Origin policy, closed by the page's own script, and what step 3 prints
+//! when the browser's idle HTTP connection times out. The walkthroughs state
+//! each of these as fact (chapters 3, 4 and 5); these checks keep them true.
+
+#[cfg(test)]
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+
+use super::{PAGE_TIMEOUT, describe, hears_the_greeting, page_from_disk, page_url};
+use crate::browser::{Chromium, Page, Seen};
+use crate::checks::{PROMPTLY, Sink, start};
+use crate::steps::{Output, Running};
+
+/// What Chromium's console says when a server answers a WebSocket's
+/// handshake with 403.
+pub const HANDSHAKE_403: &str = "Error during WebSocket handshake: Unexpected response code: 403";
+
+#[cfg(test)]
+/// How long hyper in step 3 waits for a request head, idle keep-alive
+/// connections included, before it closes the connection.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The checks of this module that verify runs: step 3 refuses the page from
+/// disk and a page of another origin; the page's own `close()` and
+/// `close(1000)` reach it as 1005 and 1000 (against step 1, which chapter 4
+/// reads).
+pub async fn run(
+    chromium: &Chromium,
+    sink: &Sink,
+    step1: Option<&Running>,
+    step3: Option<&Running>,
+) {
+    let refusals = async {
+        let Some(step3) = step3 else { return };
+        let from_disk =
+            refused_page(chromium, &page_from_disk(step3.port), &step3.output, "null").await;
+        sink.record("step3", from_disk, Some(&step3.output));
+        // A second step 3, as a learner starts it with PORT=8081: its page,
+        // told to talk to the first one, comes from another origin.
+        let Some(other) = start("step3", sink).await else {
+            return;
+        };
+        let url = page_of_other_origin(other.port, step3.port);
+        let origin = format!("http://localhost:{}", other.port);
+        let result = refused_page(chromium, &url, &step3.output, &origin).await;
+        sink.record("step3", result, Some(&step3.output));
+    };
+    let closes = async {
+        let Some(step1) = step1 else { return };
+        let url = page_from_disk(step1.port);
+        let (bare, normal) = tokio::join!(
+            page_close_code(chromium, &url, &step1.output, "socket.close()", 1005),
+            page_close_code(chromium, &url, &step1.output, "socket.close(1000)", 1000),
+        );
+        sink.record("step1", bare, Some(&step1.output));
+        sink.record("step1", normal, Some(&step1.output));
+    };
+    tokio::join!(refusals, closes);
+}
+
+/// Step 3's page served on `page_port`, told to talk to the server on
+/// `server_port`.
+pub fn page_of_other_origin(page_port: u16, server_port: u16) -> String {
+    format!(
+        "{}?server=ws://localhost:{server_port}",
+        page_url(page_port)
+    )
+}
+
+/// The page at `url` talks to a server that refuses it: the server prints
+/// its 403 line naming the page's `origin`, the browser's console says
+/// `Unexpected response code: 403`, and the page, which is never told the
+/// status, shows an error line and then `Closed: code 1006`.
+pub async fn refused_page(
+    chromium: &Chromium,
+    url: &str,
+    server: &Output,
+    origin: &str,
+) -> anyhow::Result<String> {
+    let mut page = chromium.open(url).await?;
+    let closed = wait_for_close(&mut page).await;
+    let lines = page.texts("#log li").await?;
+    let refusal = format!("Origin {origin};");
+    let printed = server
+        .wait_for(0, PROMPTLY, |line| {
+            line.starts_with("GET / -> 403 Forbidden") && line.contains(&refusal)
+        })
+        .await;
+    ensure!(
+        printed.is_some(),
+        "the server printed no `GET / -> 403 Forbidden` line for {refusal:?}; the page shows {lines:?}"
+    );
+    ensure!(
+        closed,
+        "the page did not close within {PAGE_TIMEOUT:?}; it shows {lines:?}; {}",
+        describe(&page.seen)
+    );
+    let error_then_1006 = lines
+        .windows(2)
+        .any(|pair| pair[0].starts_with("Error: ") && pair[1] == "Closed: code 1006");
+    ensure!(
+        error_then_1006,
+        "the page does not show an `Error: ...` line and then `Closed: code 1006`: {lines:?}"
+    );
+    let console = page
+        .seen
+        .console
+        .iter()
+        .find(|line| line.text.contains(HANDSHAKE_403));
+    let console = console.with_context(|| {
+        format!(
+            "the console does not say {HANDSHAKE_403:?}; {}",
+            describe(&page.seen)
+        )
+    })?;
+    Ok(format!(
+        "in the browser, a page from origin {origin} is refused: the server printed {:?}; the console says {:?}; the page shows {lines:?}",
+        printed.unwrap_or_default(),
+        console.text
+    ))
+}
+
+/// The page at `url` (step 2's page, talking to `server`) hears the
+/// greeting, then runs `call` as a learner types it into the console; its
+/// `onclose` then reports `expected`. The server's `Connected:` line names
+/// the browser as `[::1]:PORT` or `127.0.0.1:PORT`.
+pub async fn page_close_code(
+    chromium: &Chromium,
+    url: &str,
+    server: &Output,
+    call: &str,
+    expected: u16,
+) -> anyhow::Result<String> {
+    let mut page = chromium.open(url).await?;
+    hears_the_greeting(&mut page, server).await?;
+    page.evaluate(call).await?;
+    let closed = wait_for_close(&mut page).await;
+    let lines = page.texts("#log li").await?;
+    ensure!(
+        closed,
+        "after {call} the page did not close within {PAGE_TIMEOUT:?}; it shows {lines:?}"
+    );
+    let wanted = format!("Closed: code {expected}");
+    ensure!(
+        lines.last() == Some(&wanted),
+        "after {call} the page shows {:?}, not {wanted:?}",
+        lines.last().map_or("nothing", String::as_str)
+    );
+    let connected = connected_line(server).await?;
+    Ok(format!(
+        "in the browser, {call} ends with {wanted:?} on the page; the server printed {connected:?}"
+    ))
+}
+
+/// The server's first `Connected:` line, which must name a loopback client
+/// as `[::1]:PORT` or `127.0.0.1:PORT`.
+async fn connected_line(server: &Output) -> anyhow::Result<String> {
+    let line = server
+        .wait_for(0, PROMPTLY, |line| line.starts_with("Connected: "))
+        .await
+        .context("the server printed no `Connected:` line")?;
+    let client = line["Connected: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap_or_default();
+    let port = client
+        .strip_prefix("[::1]:")
+        .or_else(|| client.strip_prefix("127.0.0.1:"));
+    ensure!(
+        port.is_some_and(|port| port.parse::<u16>().is_ok()),
+        "the `Connected:` line names {client:?}, not [::1]:PORT or 127.0.0.1:PORT: {line:?}"
+    );
+    Ok(line)
+}
+
+/// Waits until the page logged its `Closed: code N` line.
+async fn wait_for_close(page: &mut Page) -> bool {
+    let closed = |seen: &Seen| {
+        seen.console
+            .iter()
+            .any(|line| line.text.starts_with("Closed: code "))
+    };
+    page.wait_until(PAGE_TIMEOUT, closed).await
+}
+
+/// Step 3's page is opened and left alone: ten quiet seconds later, the
+/// browser's idle keep-alive connection ends, and step 3 prints
+/// `[::1]:PORT: no complete HTTP request within 10s, connection closed`
+/// (or `127.0.0.1:PORT: ...`). Not an error; the page is unaffected.
+/// This takes over ten seconds, so the tests run it, not verify.
+#[cfg(test)]
+pub async fn idle_keep_alive_line(
+    chromium: &Chromium,
+    url: &str,
+    server: &Output,
+) -> anyhow::Result<String> {
+    let opened = Instant::now();
+    let mut page = chromium.open(url).await?;
+    hears_the_greeting(&mut page, server).await?;
+    let ending = format!(": no complete HTTP request within {HEAD_TIMEOUT:?}, connection closed");
+    let is_idle_line = |line: &str| {
+        line.strip_suffix(&ending).is_some_and(|client| {
+            client
+                .strip_prefix("[::1]:")
+                .or_else(|| client.strip_prefix("127.0.0.1:"))
+                .is_some_and(|port| port.parse::<u16>().is_ok())
+        })
+    };
+    let line = server
+        .wait_for(0, HEAD_TIMEOUT + PAGE_TIMEOUT, is_idle_line)
+        .await;
+    let waited = opened.elapsed();
+    let line = line.with_context(|| {
+        format!(
+            "no line ending in {ending:?} within {:?} of opening the page; the server printed {:?}",
+            HEAD_TIMEOUT + PAGE_TIMEOUT,
+            server.lines()
+        )
+    })?;
+    ensure!(
+        waited >= HEAD_TIMEOUT - Duration::from_secs(1),
+        "the line {line:?} came {waited:?} after the page opened, before the browser's connection was quiet for {HEAD_TIMEOUT:?}"
+    );
+    let lines = page.texts("#log li").await?;
+    ensure!(
+        !lines.iter().any(|line| line.starts_with("Closed:")),
+        "the page's WebSocket closed when the idle HTTP connection ended: {lines:?}"
+    );
+    Ok(format!(
+        "{waited:.1?} after the page opened, step 3 printed {line:?}; the page's WebSocket stays open"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each check passes on the real steps and fails on the claims the
+    //! walkthroughs used to make: that the page from disk works against
+    //! step 3 (it does against step 1), that a bare `close()` gives 1000,
+    //! and, for the keep-alive line, against a server that sends none.
+
+    use super::*;
+    use crate::browser;
+    use crate::steps;
+
+    async fn chromium() -> Chromium {
+        let program = browser::find().unwrap_or_else(|why| {
+            panic!("the browser tests need Chromium (CI installs it): {why}")
+        });
+        Chromium::launch(&program).await.expect("Chromium starts")
+    }
+
+    fn assert_fails(result: anyhow::Result<String>, expected: &str) {
+        match result {
+            Ok(seen) => panic!("the check passed, but it should fail: {seen}"),
+            Err(problem) => {
+                let problem = format!("{problem:#}");
+                assert!(
+                    problem.contains(expected),
+                    "failed without saying {expected:?}: {problem}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn step3_refuses_the_page_from_disk_and_from_another_origin_but_step1_does_not() {
+        steps::build().unwrap();
+        let (chromium, step1, step3, other) = tokio::join!(
+            chromium(),
+            Running::start("step1"),
+            Running::start("step3"),
+            Running::start("step3"),
+        );
+        let (step1, step3, other) = (step1.unwrap(), step3.unwrap(), other.unwrap());
+        let other_origin = format!("http://localhost:{}", other.port);
+        let disk_to_step3 = page_from_disk(step3.port);
+        let other_to_step3 = page_of_other_origin(other.port, step3.port);
+        let disk_to_step1 = page_from_disk(step1.port);
+        let other_to_step1 = page_of_other_origin(other.port, step1.port);
+        let (from_disk, from_other, disk_on_step1, other_on_step1) = tokio::join!(
+            refused_page(&chromium, &disk_to_step3, &step3.output, "null"),
+            refused_page(&chromium, &other_to_step3, &step3.output, &other_origin),
+            refused_page(&chromium, &disk_to_step1, &step1.output, "null"),
+            refused_page(&chromium, &other_to_step1, &step1.output, &other_origin),
+        );
+        from_disk.unwrap();
+        from_other.unwrap();
+        assert_fails(
+            disk_on_step1,
+            "the server printed no `GET / -> 403 Forbidden` line",
+        );
+        assert_fails(
+            other_on_step1,
+            "the server printed no `GET / -> 403 Forbidden` line",
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bare_close_reaches_the_page_as_1005_and_close_1000_as_1000() {
+        steps::build().unwrap();
+        let (chromium, step1) = tokio::join!(chromium(), Running::start("step1"));
+        let step1 = step1.unwrap();
+        let url = page_from_disk(step1.port);
+        let output = &step1.output;
+        let (bare, normal, old_claim) = tokio::join!(
+            page_close_code(&chromium, &url, output, "socket.close()", 1005),
+            page_close_code(&chromium, &url, output, "socket.close(1000)", 1000),
+            page_close_code(&chromium, &url, output, "socket.close()", 1000),
+        );
+        bare.unwrap();
+        normal.unwrap();
+        assert_fails(
+            old_claim,
+            "shows \"Closed: code 1005\", not \"Closed: code 1000\"",
+        );
+    }
+
+    /// Over ten seconds: runs side by side with the other slow tests.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn step3_prints_a_line_when_the_browsers_idle_connection_ends() {
+        steps::build().unwrap();
+        let (chromium, step1, step3) =
+            tokio::join!(chromium(), Running::start("step1"), Running::start("step3"));
+        let (step1, step3) = (step1.unwrap(), step3.unwrap());
+        let (served, from_disk) = (page_url(step3.port), page_from_disk(step1.port));
+        // Step 1's page from disk keeps no HTTP connection open, so step 1
+        // prints no such line.
+        let (on_step3, on_step1) = tokio::join!(
+            idle_keep_alive_line(&chromium, &served, &step3.output),
+            idle_keep_alive_line(&chromium, &from_disk, &step1.output),
+        );
+        on_step3.unwrap();
+        assert_fails(on_step1, "no line ending in");
+    }
+}
