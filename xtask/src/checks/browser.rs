@@ -11,7 +11,7 @@ use super::{GREETING, PROMPTLY, Sink, start};
 use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, workspace_root};
 
-pub mod closes;
+pub mod seen_by_page;
 #[cfg(test)]
 mod tests;
 
@@ -88,7 +88,7 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 sink.record("step3", result, Some(&step3.output));
             }
         },
-        closes::run(
+        seen_by_page::run(
             chromium,
             sink,
             step1.as_ref().filter(|_| wanted(1)),

@@ -1,14 +1,18 @@
-//! How a page's WebSocket ends, as the page itself sees it: refused by step
-//! 3's Origin policy, closed by the page's own script, and what step 3 prints
+//! What a page sees when its WebSocket does not simply work: refused by
+//! step 3's Origin policy, nothing listening, closed by the page's own
+//! script, a server on one loopback address only; and what step 3 prints
 //! when the browser's idle HTTP connection times out. The walkthroughs state
-//! each of these as fact (chapters 3, 4 and 5); these checks keep them true.
+//! each of these as fact (chapters 1, 3, 4 and 5); these checks keep them
+//! true.
 
 #[cfg(test)]
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
-use super::{PAGE_TIMEOUT, describe, hears_the_greeting, page_from_disk, page_url};
+use super::{
+    PAGE_TIMEOUT, describe, hears_the_greeting, page_from_disk, page_url, step2_page_talks,
+};
 use crate::browser::{Chromium, Page, Seen};
 use crate::checks::{PROMPTLY, Sink, start};
 use crate::steps::{Output, Running};
@@ -17,15 +21,20 @@ use crate::steps::{Output, Running};
 /// handshake with 403.
 pub const HANDSHAKE_403: &str = "Error during WebSocket handshake: Unexpected response code: 403";
 
+/// What Chromium's console says when nothing listens where a WebSocket
+/// goes.
+pub const REFUSED_CONNECTION: &str = "net::ERR_CONNECTION_REFUSED";
+
 #[cfg(test)]
 /// How long hyper in step 3 waits for a request head, idle keep-alive
 /// connections included, before it closes the connection.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The checks of this module that verify runs: step 3 refuses the page from
-/// disk and a page of another origin; the page's own `close()` and
-/// `close(1000)` reach it as 1005 and 1000 (against step 1, which chapter 4
-/// reads).
+/// disk and a page of another origin; against step 1 (which chapter 4
+/// reads), the page's own `close()` and `close(1000)` reach it as 1005 and
+/// 1000; a page finds step 1 listening on 127.0.0.1 only or on ::1 only; and
+/// a page with nothing to talk to shows an error and 1006.
 pub async fn run(
     chromium: &Chromium,
     sink: &Sink,
@@ -47,17 +56,30 @@ pub async fn run(
         let result = refused_page(chromium, &url, &step3.output, &origin).await;
         sink.record("step3", result, Some(&step3.output));
     };
-    let closes = async {
+    let step1_pages = async {
         let Some(step1) = step1 else { return };
         let url = page_from_disk(step1.port);
-        let (bare, normal) = tokio::join!(
+        let (bare, normal, nobody) = tokio::join!(
             page_close_code(chromium, &url, &step1.output, "socket.close()", 1005),
             page_close_code(chromium, &url, &step1.output, "socket.close(1000)", 1000),
+            nothing_listening(chromium),
         );
         sink.record("step1", bare, Some(&step1.output));
         sink.record("step1", normal, Some(&step1.output));
+        sink.record("step1", nobody, None);
     };
-    tokio::join!(refusals, closes);
+    let one_address = async {
+        if step1.is_none() {
+            return;
+        }
+        let (ipv4, ipv6) = tokio::join!(
+            found_on_one_address(chromium, "127.0.0.1"),
+            found_on_one_address(chromium, "::1"),
+        );
+        sink.record("step1", ipv4, None);
+        sink.record("step1", ipv6, None);
+    };
+    tokio::join!(refusals, step1_pages, one_address);
 }
 
 /// Step 3's page served on `page_port`, told to talk to the server on
@@ -80,18 +102,51 @@ pub async fn refused_page(
     origin: &str,
 ) -> anyhow::Result<String> {
     let mut page = chromium.open(url).await?;
-    let closed = wait_for_close(&mut page).await;
-    let lines = page.texts("#log li").await?;
+    let failed = fails_to_connect(&mut page, HANDSHAKE_403).await;
     let refusal = format!("Origin {origin};");
     let printed = server
         .wait_for(0, PROMPTLY, |line| {
             line.starts_with("GET / -> 403 Forbidden") && line.contains(&refusal)
         })
         .await;
-    ensure!(
-        printed.is_some(),
-        "the server printed no `GET / -> 403 Forbidden` line for {refusal:?}; the page shows {lines:?}"
-    );
+    let Some(printed) = printed else {
+        let lines = page.texts("#log li").await?;
+        anyhow::bail!(
+            "the server printed no `GET / -> 403 Forbidden` line for {refusal:?}; the page shows {lines:?}"
+        );
+    };
+    let (lines, console) = failed?;
+    Ok(format!(
+        "in the browser, a page from origin {origin} is refused: the server printed {printed:?}; the console says {console:?}; the page shows {lines:?}"
+    ))
+}
+
+/// Step 2's page from disk, pointed at a port where nothing listens: an
+/// error line, then `Closed: code 1006`, and the console names
+/// `net::ERR_CONNECTION_REFUSED`.
+pub async fn nothing_listening(chromium: &Chromium) -> anyhow::Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    cannot_connect(chromium, &page_from_disk(port), REFUSED_CONNECTION).await
+}
+
+/// The page at `url` cannot open its WebSocket: see `fails_to_connect`.
+pub async fn cannot_connect(chromium: &Chromium, url: &str, cause: &str) -> anyhow::Result<String> {
+    let mut page = chromium.open(url).await?;
+    let (lines, console) = fails_to_connect(&mut page, cause).await?;
+    Ok(format!(
+        "in the browser, the page shows {lines:?}; the console says {console:?}"
+    ))
+}
+
+/// A page whose WebSocket cannot open: it shows an `Error: ...` line and
+/// then `Closed: code 1006`, since a page is never told why; the console,
+/// which is, has a line containing `cause`. Returns the page's lines and
+/// that console line.
+async fn fails_to_connect(page: &mut Page, cause: &str) -> anyhow::Result<(Vec<String>, String)> {
+    let closed = wait_for_close(page).await;
+    let lines = page.texts("#log li").await?;
     ensure!(
         closed,
         "the page did not close within {PAGE_TIMEOUT:?}; it shows {lines:?}; {}",
@@ -108,18 +163,31 @@ pub async fn refused_page(
         .seen
         .console
         .iter()
-        .find(|line| line.text.contains(HANDSHAKE_403));
-    let console = console.with_context(|| {
-        format!(
-            "the console does not say {HANDSHAKE_403:?}; {}",
-            describe(&page.seen)
-        )
+        .find(|line| line.text.contains(cause))
+        .with_context(|| {
+            format!(
+                "the console has no line with {cause:?}; {}",
+                describe(&page.seen)
+            )
+        })?;
+    Ok((lines, console.text.clone()))
+}
+
+/// Step 1 started with `HOST=host`, a single loopback address: step 2's
+/// page, which connects to `localhost`, still finds it, because a browser
+/// tries both addresses that `localhost` has.
+pub async fn found_on_one_address(chromium: &Chromium, host: &str) -> anyhow::Result<String> {
+    let server = Running::start_with("step1", &[("HOST", host)]).await?;
+    let listening = server
+        .output
+        .wait_for(0, PROMPTLY, |line| line.starts_with("Listening on "))
+        .await
+        .unwrap_or_default();
+    let result = step2_page_talks(chromium, &page_from_disk(server.port), &server.output).await;
+    let seen = result.with_context(|| {
+        format!("with HOST={host} ({listening:?}), the page did not find the server")
     })?;
-    Ok(format!(
-        "in the browser, a page from origin {origin} is refused: the server printed {:?}; the console says {:?}; the page shows {lines:?}",
-        printed.unwrap_or_default(),
-        console.text
-    ))
+    Ok(format!("HOST={host}: {seen}"))
 }
 
 /// The page at `url` (step 2's page, talking to `server`) hears the
@@ -315,6 +383,42 @@ mod tests {
             old_claim,
             "shows \"Closed: code 1005\", not \"Closed: code 1000\"",
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_page_with_nothing_listening_shows_an_error_then_1006_but_not_with_step1() {
+        steps::build().unwrap();
+        let (chromium, step1) = tokio::join!(chromium(), Running::start("step1"));
+        let step1 = step1.unwrap();
+        let live = page_from_disk(step1.port);
+        let (nobody, somebody) = tokio::join!(
+            nothing_listening(&chromium),
+            cannot_connect(&chromium, &live, REFUSED_CONNECTION),
+        );
+        nobody.unwrap();
+        assert_fails(somebody, "the page did not close");
+    }
+
+    /// On one loopback address only, step 1 is found by the browser, while
+    /// a program that tries only the other address is refused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_browser_finds_a_server_on_one_loopback_address_where_other_programs_may_not() {
+        steps::build().unwrap();
+        let chromium = chromium().await;
+        for (host, other) in [("127.0.0.1", "::1"), ("::1", "127.0.0.1")] {
+            let found = found_on_one_address(&chromium, host).await;
+            found.unwrap_or_else(|problem| panic!("HOST={host}: {problem:#}"));
+            let server = Running::start_with("step1", &[("HOST", host)])
+                .await
+                .unwrap();
+            let other: std::net::IpAddr = other.parse().unwrap();
+            let direct = tokio::net::TcpStream::connect((other, server.port)).await;
+            assert!(
+                direct.is_err(),
+                "with HOST={host}, a connection to {other} port {} was accepted",
+                server.port
+            );
+        }
     }
 
     /// Over ten seconds: runs side by side with the other slow tests.
