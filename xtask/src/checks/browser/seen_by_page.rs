@@ -141,9 +141,9 @@ pub async fn cannot_connect(chromium: &Chromium, url: &str, cause: &str) -> anyh
 }
 
 /// A page whose WebSocket cannot open: it shows an `Error: ...` line and
-/// then `Closed: code 1006`, since a page is never told why; the console,
-/// which is, has a line containing `cause`. Returns the page's lines and
-/// that console line.
+/// ends with `Closed: code 1006`, since a page is never told why; the
+/// console, which is, has a line containing `cause`. Returns the page's
+/// lines and that console line.
 async fn fails_to_connect(page: &mut Page, cause: &str) -> anyhow::Result<(Vec<String>, String)> {
     let closed = wait_for_close(page).await;
     let lines = page.texts("#log li").await?;
@@ -152,12 +152,11 @@ async fn fails_to_connect(page: &mut Page, cause: &str) -> anyhow::Result<(Vec<S
         "the page did not close within {PAGE_TIMEOUT:?}; it shows {lines:?}; {}",
         describe(&page.seen)
     );
-    let error_then_1006 = lines
-        .windows(2)
-        .any(|pair| pair[0].starts_with("Error: ") && pair[1] == "Closed: code 1006");
+    let error = lines.iter().position(|line| line.starts_with("Error: "));
+    let closed_1006 = lines.iter().position(|line| line == "Closed: code 1006");
     ensure!(
-        error_then_1006,
-        "the page does not show an `Error: ...` line and then `Closed: code 1006`: {lines:?}"
+        error.is_some() && error < closed_1006 && closed_1006 == Some(lines.len() - 1),
+        "the page does not show an `Error: ...` line and end with `Closed: code 1006`: {lines:?}"
     );
     let console = page
         .seen
