@@ -3,6 +3,8 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask exercise` checks a learner's answers to the chapters'
+//!   exercises, in Korean or English.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -12,8 +14,12 @@
 mod abuse;
 mod browser;
 mod checks;
+#[cfg(test)]
+mod copies;
 mod crowd;
 mod docs;
+mod exercise;
+mod lang;
 mod load;
 mod report;
 mod steps;
@@ -26,7 +32,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <command>
 
 Commands:
-  verify [--step N] [--no-browser]   run every step and check its behaviour
+  verify [--step N] [--no-browser] [--lang ko|en]
+                                     run every step and check its behaviour
+  exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "verify" => verify::run(rest),
+        "exercise" => exercise::run(rest),
         "load" => load::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
