@@ -416,29 +416,83 @@ impl Page {
             "Array.from(document.querySelectorAll({}), element => element.textContent)",
             Value::from(selector)
         );
-        let result = self.evaluate(&script).await?;
-        let texts = result["result"]["value"]
+        let value = self.evaluate(&script).await?;
+        let texts = value
             .as_array()
-            .with_context(|| format!("the page could not run {script}: {result}"))?;
+            .with_context(|| format!("{script} gave {value}, not a list"))?;
         Ok(texts
             .iter()
             .map(|text| text.as_str().unwrap_or_default().to_string())
             .collect())
     }
-}
 
-impl Page {
-    /// Runs `script` in the page, as if typed into its console (top-level
-    /// `const`s of the page's scripts, such as `socket`, are in reach), and
-    /// returns CDP's answer: the value under `result.value`.
+    /// Runs a script in the page and returns its value.
     pub async fn evaluate(&self, script: &str) -> anyhow::Result<Value> {
-        self.connection
+        let result = self
+            .connection
             .call(
                 Some(&self.session),
                 "Runtime.evaluate",
                 json!({ "expression": script, "returnByValue": true }),
             )
-            .await
+            .await?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("the page could not run {script}: {exception}");
+        }
+        Ok(result["result"]["value"].clone())
+    }
+
+    /// Types `text` into the element that `selector` names, as a person
+    /// does: the element gets the focus, then the keyboard sends the text.
+    pub async fn type_into(&self, selector: &str, text: &str) -> anyhow::Result<()> {
+        let focus = format!(
+            "(() => {{ const element = document.querySelector({}); \
+             if (!element) return false; element.focus(); return true; }})()",
+            Value::from(selector)
+        );
+        if self.evaluate(&focus).await? != Value::Bool(true) {
+            bail!("the page has no element {selector}");
+        }
+        self.connection
+            .call(
+                Some(&self.session),
+                "Input.insertText",
+                json!({ "text": text }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Presses and releases Enter on the focused element.
+    pub async fn press_enter(&self) -> anyhow::Result<()> {
+        for kind in ["keyDown", "keyUp"] {
+            let mut key = json!({
+                "type": kind,
+                "key": "Enter",
+                "code": "Enter",
+                "windowsVirtualKeyCode": 13,
+            });
+            if kind == "keyDown" {
+                key["text"] = "\r".into();
+            }
+            self.connection
+                .call(Some(&self.session), "Input.dispatchKeyEvent", key)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Clicks the element that `selector` names, as a mouse click would.
+    pub async fn click(&self, selector: &str) -> anyhow::Result<()> {
+        let click = format!(
+            "(() => {{ const element = document.querySelector({}); \
+             if (!element) return false; element.click(); return true; }})()",
+            Value::from(selector)
+        );
+        if self.evaluate(&click).await? != Value::Bool(true) {
+            bail!("the page has no element {selector}");
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `cargo xtask load` measures a server step under many clients.
 //! - `cargo xtask bytes` shows a WebSocket's first bytes, from a running
 //!   step, as chapter 4 of the walkthroughs reads them.
+//! - `cargo xtask exercise` checks a learner's answers to the chapters'
+//!   exercises, in Korean or English.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -15,8 +17,12 @@ mod abuse;
 mod browser;
 mod bytes;
 mod checks;
+#[cfg(test)]
+mod copies;
 mod crowd;
 mod docs;
+mod exercise;
+mod lang;
 mod load;
 mod report;
 mod steps;
@@ -29,7 +35,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <command>
 
 Commands:
-  verify [--step N] [--no-browser]   run every step and check its behaviour
+  verify [--step N] [--no-browser] [--lang ko|en]
+                                     run every step and check its behaviour
+  exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
   bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
   docs [check]                       check the walkthroughs against the code
@@ -44,6 +52,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "verify" => verify::run(rest),
+        "exercise" => exercise::run(rest),
         "load" => load::run(rest),
         "bytes" => bytes::run(rest),
         "docs" => docs::command(rest),
