@@ -15,11 +15,17 @@ use super::{
 };
 use crate::browser::{Chromium, Page, Seen};
 use crate::checks::{PROMPTLY, Sink, start};
-use crate::steps::{Output, Running};
+use crate::steps::{Output, Program, Running};
 
 /// What Chromium's console says when a server answers a WebSocket's
 /// handshake with 403.
 pub const HANDSHAKE_403: &str = "Error during WebSocket handshake: Unexpected response code: 403";
+
+/// What Chromium's console says when a server answers a WebSocket's
+/// handshake with 200 and a page, as step 3 would with its routes in the
+/// wrong order (a test builds such a copy).
+#[cfg(test)]
+pub const HANDSHAKE_200: &str = "Error during WebSocket handshake: Unexpected response code: 200";
 
 /// What Chromium's console says when nothing listens where a WebSocket
 /// goes.
@@ -176,7 +182,7 @@ async fn fails_to_connect(page: &mut Page, cause: &str) -> anyhow::Result<(Vec<S
 /// page, which connects to `localhost`, still finds it, because a browser
 /// tries both addresses that `localhost` has.
 pub async fn found_on_one_address(chromium: &Chromium, host: &str) -> anyhow::Result<String> {
-    let server = Running::start_with("step1", &[("HOST", host)]).await?;
+    let server = Program::of("step1").start(&[("HOST", host)]).await?;
     let listening = server
         .output
         .wait_for(0, PROMPTLY, |line| line.starts_with("Listening on "))
@@ -309,6 +315,7 @@ mod tests {
 
     use super::*;
     use crate::browser;
+    use crate::copies::{self, Change};
     use crate::steps;
 
     async fn chromium() -> Chromium {
@@ -418,6 +425,52 @@ mod tests {
                 server.port
             );
         }
+    }
+
+    /// Step 3 with its routes the other way round, `page.or(websocket)`:
+    /// the page's own WebSocket gets the page with 200, and the console
+    /// says `Unexpected response code: 200`. The real step 3, whose
+    /// WebSocket route comes first, does not fail so.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn with_the_page_route_first_the_upgrade_gets_the_page_with_200() {
+        steps::build().unwrap();
+        let routes = "websocket.or(page).or(favicon)";
+        let file = step3_file_containing(routes);
+        let changes = [Change::replace(
+            &file,
+            routes,
+            "page.or(websocket).or(favicon)",
+        )];
+        let (chromium, program, real) = tokio::join!(
+            chromium(),
+            copies::build("step3", "page-route-first", &changes),
+            Running::start("step3"),
+        );
+        let (program, real) = (program.unwrap(), real.unwrap());
+        let changed = program.start(&[]).await.unwrap();
+        let (page_first, websocket_first) = (page_url(changed.port), page_url(real.port));
+        let (on_changed, on_real) = tokio::join!(
+            cannot_connect(&chromium, &page_first, HANDSHAKE_200),
+            cannot_connect(&chromium, &websocket_first, HANDSHAKE_200),
+        );
+        on_changed.unwrap();
+        assert_fails(on_real, "the page did not close");
+    }
+
+    /// The step 3 source file that holds `text`, relative to the workspace.
+    fn step3_file_containing(text: &str) -> String {
+        let folder = steps::workspace_root().join("step3-combined/src");
+        let mut files: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        let file = files
+            .iter()
+            .find(|file| std::fs::read_to_string(file).is_ok_and(|source| source.contains(text)))
+            .unwrap_or_else(|| panic!("no file in {} contains {text:?}", folder.display()));
+        let name = file.file_name().unwrap().to_string_lossy();
+        format!("step3-combined/src/{name}")
     }
 
     /// Over ten seconds: runs side by side with the other slow tests.
