@@ -353,11 +353,18 @@ mod tests {
         let other_to_step3 = page_of_other_origin(other.port, step3.port);
         let disk_to_step1 = page_from_disk(step1.port);
         let other_to_step1 = page_of_other_origin(other.port, step1.port);
-        let (from_disk, from_other, disk_on_step1, other_on_step1) = tokio::join!(
+        let (old_claim, from_disk, from_other, disk_on_step1, other_on_step1) = tokio::join!(
+            // The walkthroughs once said the page from disk works against
+            // step 3 as it does against step 1.
+            step2_page_talks(&chromium, &disk_to_step3, &step3.output),
             refused_page(&chromium, &disk_to_step3, &step3.output, "null"),
             refused_page(&chromium, &other_to_step3, &step3.output, &other_origin),
             refused_page(&chromium, &disk_to_step1, &step1.output, "null"),
             refused_page(&chromium, &other_to_step1, &step1.output, &other_origin),
+        );
+        assert_fails(
+            old_claim,
+            "the console did not show \"Received: Hello, WebSocket!\"",
         );
         from_disk.unwrap();
         from_other.unwrap();
@@ -449,12 +456,16 @@ mod tests {
         let (program, real) = (program.unwrap(), real.unwrap());
         let changed = program.start(&[]).await.unwrap();
         let (page_first, websocket_first) = (page_url(changed.port), page_url(real.port));
-        let (on_changed, on_real) = tokio::join!(
+        let (on_changed, on_real, old_claim) = tokio::join!(
             cannot_connect(&chromium, &page_first, HANDSHAKE_200),
             cannot_connect(&chromium, &websocket_first, HANDSHAKE_200),
+            // The walkthroughs once said the order does not matter: then
+            // the changed copy would talk as cleanly as step 3 does.
+            super::super::step3_page_talks_cleanly(&chromium, &page_first, &changed.output),
         );
         on_changed.unwrap();
         assert_fails(on_real, "the page did not close");
+        assert_fails(old_claim, "the console did not show");
     }
 
     /// The step 3 source file that holds `text`, relative to the workspace.
