@@ -7,6 +7,7 @@
 //!   step, as chapter 4 of the walkthroughs reads them.
 //! - `cargo xtask exercise` checks a learner's answers to the chapters'
 //!   exercises, in Korean or English.
+//! - `cargo xtask polling` measures what chapter 0 says polling costs.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -24,8 +25,12 @@ mod docs;
 mod exercise;
 mod lang;
 mod load;
-mod report;
+mod polling;
+#[cfg(test)]
+mod proxy;
+mod runner;
 mod steps;
+mod tools;
 mod verify;
 mod wire;
 
@@ -40,6 +45,7 @@ Commands:
   exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
   bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
+  polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
 ";
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         "exercise" => exercise::run(rest),
         "load" => load::run(rest),
         "bytes" => bytes::run(rest),
+        "polling" => polling::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

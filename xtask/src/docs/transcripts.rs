@@ -62,6 +62,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "step2-no-server",
         "cargo run -p step2 with no server running",
     ),
+    (
+        "polling",
+        "cargo xtask polling: the same updates by HTTP polling and by a WebSocket",
+    ),
 ];
 
 /// The port every walkthrough shows.
@@ -96,6 +100,8 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-close" => close().await?,
         "port-in-use" => port_in_use().await?,
         "step2-no-server" => step2_no_server().await?,
+        // Measured in this process: no step runs, so there is no port.
+        "polling" => return crate::polling::transcript().await,
         other => bail!("there is no output scenario `{other}`; known: {}", names()),
     };
     Ok(lines.iter().map(|line| show_port(line, port)).collect())
@@ -286,10 +292,12 @@ fn show_port(line: &str, port: u16) -> String {
 }
 
 /// `line` with what differs between two runs made equal: the port (and
-/// loopback address) a client connects from, and durations.
+/// loopback address) a client connects from, durations, and which loopback
+/// addresses the server listens on.
 pub fn comparable(line: &str) -> String {
+    let line = one_loopback(line.trim_end());
     let mut result = String::with_capacity(line.len());
-    let mut rest = line.trim_end();
+    let mut rest = line.as_str();
     while !rest.is_empty() {
         let client_address = ["127.0.0.1:", "[::1]:"]
             .iter()
@@ -314,13 +322,39 @@ pub fn comparable(line: &str) -> String {
     mask_durations(&result)
 }
 
+/// A server bound to localhost listens on `127.0.0.1:8080 and [::1]:8080`
+/// where the machine has IPv6, and on `127.0.0.1:8080` alone where it has
+/// none (many containers, some WSL setups). Like the port, that depends on
+/// the machine, so both read as the second.
+fn one_loopback(line: &str) -> String {
+    let Some((before, after)) = line.split_once(" and [::1]:") else {
+        return line.to_string();
+    };
+    let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let port = &after[..digits];
+    if !port.is_empty() && before.ends_with(&format!(" 127.0.0.1:{port}")) {
+        format!("{before}{}", &after[digits..])
+    } else {
+        line.to_string()
+    }
+}
+
 fn is_shown_port(digits: &str) -> bool {
     digits == SHOWN_PORT.to_string() || digits == (SHOWN_PORT + 1).to_string()
 }
 
-/// `1.5s`, `250ms`, `10µs` become `<time>`.
+/// `1.5s`, `250ms`, `10µs` become `<time>`, and measured sizes and shares
+/// (`812 B`, `51%`) `<measured>`. The spaces before a figure shrink to one,
+/// since right-aligned columns pad a shorter figure with more of them.
 fn mask_durations(line: &str) -> String {
-    const UNITS: &[&str] = &["ms", "µs", "ns", "s"];
+    const UNITS: &[(&str, &str)] = &[
+        ("ms", "<time>"),
+        ("µs", "<time>"),
+        ("ns", "<time>"),
+        ("s", "<time>"),
+        (" B", "<measured>"),
+        ("%", "<measured>"),
+    ];
     let mut result = String::with_capacity(line.len());
     let mut rest = line;
     while !rest.is_empty() {
@@ -332,13 +366,17 @@ fn mask_durations(line: &str) -> String {
                     .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
                     .len();
             let after = &rest[number..];
-            let unit = UNITS.iter().find(|unit| {
+            let unit = UNITS.iter().find(|(unit, _)| {
                 after
-                    .strip_prefix(**unit)
+                    .strip_prefix(*unit)
                     .is_some_and(|end| !end.starts_with(char::is_alphanumeric))
             });
-            if let Some(unit) = unit {
-                result.push_str("<time>");
+            if let Some((unit, placeholder)) = unit {
+                if result.ends_with(' ') {
+                    result.truncate(result.trim_end_matches(' ').len());
+                    result.push(' ');
+                }
+                result.push_str(placeholder);
                 rest = &after[unit.len()..];
             } else {
                 result.push_str(&rest[..number]);
@@ -373,4 +411,27 @@ fn replace_numbers(line: &str, replace: impl Fn(&str) -> Option<String>) -> Stri
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comparable;
+
+    #[test]
+    fn a_machine_without_ipv6_listens_on_one_loopback_address() {
+        let both =
+            "Listening on 127.0.0.1:8080 and [::1]:8080 (loopback only). Press Ctrl+C to stop.";
+        let ipv4_only = "Listening on 127.0.0.1:8080 (loopback only). Press Ctrl+C to stop.";
+        assert_eq!(comparable(both), comparable(ipv4_only));
+        assert_eq!(comparable(both), ipv4_only);
+
+        // Other ports, and other addresses, still count.
+        let other_port = "Listening on 127.0.0.1:8081 (loopback only). Press Ctrl+C to stop.";
+        let everywhere = "Listening on 0.0.0.0:8080 (loopback only). Press Ctrl+C to stop.";
+        let mismatched =
+            "Listening on 127.0.0.1:8080 and [::1]:8081 (loopback only). Press Ctrl+C to stop.";
+        for different in [other_port, everywhere, mismatched] {
+            assert_ne!(comparable(both), comparable(different), "{different}");
+        }
+    }
 }
