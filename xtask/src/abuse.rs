@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::crowd;
 use crate::steps::{self, Output, Running};
-use crate::wire::{self, GREETING, PROMPTLY};
+use crate::wire::{self, PROMPTLY};
 
 const SERVER_STEPS: [&str; 2] = ["step1", "step3"];
 
@@ -30,10 +30,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// No check may run longer than this, however the server behaves.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// A valid upgrade with the sample key of RFC 6455, section 1.3.
-const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 /// Runs `check` against a fresh copy of step 1 and of step 3 side by side,
 /// and fails with what went wrong on each, and the end of its output.
@@ -228,7 +224,7 @@ async fn idle_and_slow_clients_are_dropped_at_the_handshake_timeout() {
 async fn one_byte_a_second(port: u16) -> anyhow::Result<Duration> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let started = Instant::now();
-    for byte in UPGRADE.iter().cycle().take(30) {
+    for byte in wire::UPGRADE.iter().cycle().take(30) {
         if stream.write_all(&[*byte]).await.is_err() {
             return Ok(started.elapsed());
         }
@@ -240,31 +236,6 @@ async fn one_byte_a_second(port: u16) -> anyhow::Result<Duration> {
         }
     }
     bail!("the server was still waiting after 30 bytes in 30 s")
-}
-
-/// A WebSocket opened by hand, so that the test can send frames no library
-/// would send. Returns the stream after the 101 answer and the greeting.
-async fn raw_websocket(port: u16) -> anyhow::Result<TcpStream> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.write_all(UPGRADE).await?;
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = timeout(PROMPTLY, stream.read_u8())
-            .await
-            .context("no handshake answer in time")??;
-        head.push(byte);
-    }
-    ensure!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "the upgrade got {}",
-        wire::printable(&head)
-    );
-    let (opcode, payload) = read_frame(&mut stream).await?;
-    ensure!(
-        opcode == 1 && payload == GREETING.as_bytes(),
-        "the first frame is not the greeting"
-    );
-    Ok(stream)
 }
 
 /// A client frame: `first` holds FIN, the reserved bits and the opcode.
@@ -290,37 +261,13 @@ fn frame(first: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// One frame from the server: its opcode and payload.
-async fn read_frame(stream: &mut TcpStream) -> anyhow::Result<(u8, Vec<u8>)> {
-    let read = async {
-        let mut header = [0; 2];
-        stream.read_exact(&mut header).await?;
-        let length = match header[1] & 0x7f {
-            126 => u64::from(stream.read_u16().await?),
-            127 => stream.read_u64().await?,
-            length => u64::from(length),
-        };
-        ensure!(header[1] & 0x80 == 0, "the server sent a masked frame");
-        ensure!(
-            length <= 1 << 20,
-            "the server sent a frame of {length} bytes"
-        );
-        let mut payload = vec![0; length as usize];
-        stream.read_exact(&mut payload).await?;
-        Ok((header[0] & 0x0f, payload))
-    };
-    timeout(PROMPTLY, read)
-        .await
-        .context("no frame from the server in time")?
-}
-
 /// Sends `bytes` on a fresh WebSocket and returns the code of the close
 /// frame the server answers with.
 async fn close_code_after(port: u16, bytes: &[u8]) -> anyhow::Result<u16> {
-    let mut stream = raw_websocket(port).await?;
+    let mut stream = wire::raw_websocket(port).await?;
     stream.write_all(bytes).await?;
     loop {
-        let (opcode, payload) = read_frame(&mut stream)
+        let (opcode, payload) = wire::read_frame(&mut stream, PROMPTLY)
             .await
             .context("the server did not send a close frame")?;
         if opcode == 8 {
@@ -447,7 +394,7 @@ async fn wait_until_none_open(output: &Output) -> anyhow::Result<()> {
 
 /// Ways a client can disappear without saying goodbye.
 async fn vanish(port: u16, how: usize) -> anyhow::Result<String> {
-    let mut stream = raw_websocket(port).await?;
+    let mut stream = wire::raw_websocket(port).await?;
     let peer = stream.local_addr()?.to_string();
     match how {
         // Just gone: the TCP connection ends without a close frame.

@@ -416,6 +416,18 @@ impl Page {
             "Array.from(document.querySelectorAll({}), element => element.textContent)",
             Value::from(selector)
         );
+        let value = self.evaluate(&script).await?;
+        let texts = value
+            .as_array()
+            .with_context(|| format!("{script} gave {value}, not a list"))?;
+        Ok(texts
+            .iter()
+            .map(|text| text.as_str().unwrap_or_default().to_string())
+            .collect())
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn evaluate(&self, script: &str) -> anyhow::Result<Value> {
         let result = self
             .connection
             .call(
@@ -424,13 +436,63 @@ impl Page {
                 json!({ "expression": script, "returnByValue": true }),
             )
             .await?;
-        let texts = result["result"]["value"]
-            .as_array()
-            .with_context(|| format!("the page could not run {script}: {result}"))?;
-        Ok(texts
-            .iter()
-            .map(|text| text.as_str().unwrap_or_default().to_string())
-            .collect())
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("the page could not run {script}: {exception}");
+        }
+        Ok(result["result"]["value"].clone())
+    }
+
+    /// Types `text` into the element that `selector` names, as a person
+    /// does: the element gets the focus, then the keyboard sends the text.
+    pub async fn type_into(&self, selector: &str, text: &str) -> anyhow::Result<()> {
+        let focus = format!(
+            "(() => {{ const element = document.querySelector({}); \
+             if (!element) return false; element.focus(); return true; }})()",
+            Value::from(selector)
+        );
+        if self.evaluate(&focus).await? != Value::Bool(true) {
+            bail!("the page has no element {selector}");
+        }
+        self.connection
+            .call(
+                Some(&self.session),
+                "Input.insertText",
+                json!({ "text": text }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Presses and releases Enter on the focused element.
+    pub async fn press_enter(&self) -> anyhow::Result<()> {
+        for kind in ["keyDown", "keyUp"] {
+            let mut key = json!({
+                "type": kind,
+                "key": "Enter",
+                "code": "Enter",
+                "windowsVirtualKeyCode": 13,
+            });
+            if kind == "keyDown" {
+                key["text"] = "\r".into();
+            }
+            self.connection
+                .call(Some(&self.session), "Input.dispatchKeyEvent", key)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Clicks the element that `selector` names, as a mouse click would.
+    pub async fn click(&self, selector: &str) -> anyhow::Result<()> {
+        let click = format!(
+            "(() => {{ const element = document.querySelector({}); \
+             if (!element) return false; element.click(); return true; }})()",
+            Value::from(selector)
+        );
+        if self.evaluate(&click).await? != Value::Bool(true) {
+            bail!("the page has no element {selector}");
+        }
+        Ok(())
     }
 }
 
@@ -492,10 +554,11 @@ impl Connection {
             if let Some(waiting) = self.answers.lock().unwrap().remove(&id) {
                 let _ = waiting.send(message);
             }
-        } else if let Some(session) = message["sessionId"].as_str()
-            && let Some(page) = self.sessions.lock().unwrap().get(session)
-        {
-            let _ = page.send(message);
+        } else if let Some(session) = message["sessionId"].as_str() {
+            // Nested rather than a let chain, which needs Rust 1.88.
+            if let Some(page) = self.sessions.lock().unwrap().get(session) {
+                let _ = page.send(message);
+            }
         }
     }
 

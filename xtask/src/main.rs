@@ -3,6 +3,10 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask bytes` shows a WebSocket's first bytes, from a running
+//!   step, as chapter 4 of the walkthroughs reads them.
+//! - `cargo xtask exercise` checks a learner's answers to the chapters'
+//!   exercises, in Korean or English.
 //! - `cargo xtask polling` measures what chapter 0 says polling costs.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
@@ -12,9 +16,14 @@
 #[cfg(test)]
 mod abuse;
 mod browser;
+mod bytes;
 mod checks;
+#[cfg(test)]
+mod copies;
 mod crowd;
 mod docs;
+mod exercise;
+mod lang;
 mod load;
 mod polling;
 #[cfg(test)]
@@ -31,8 +40,11 @@ const USAGE: &str = "\
 Usage: cargo xtask <command>
 
 Commands:
-  verify [--step N] [--no-browser]   run every step and check its behaviour
+  verify [--step N] [--no-browser] [--lang ko|en]
+                                     run every step and check its behaviour
+  exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
+  bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
   polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
@@ -46,7 +58,9 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "verify" => verify::run(rest),
+        "exercise" => exercise::run(rest),
         "load" => load::run(rest),
+        "bytes" => bytes::run(rest),
         "polling" => polling::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {

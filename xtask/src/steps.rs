@@ -154,6 +154,52 @@ impl Output {
     }
 }
 
+/// A built server step, ready to start: the workspace's own build of a
+/// step (`Program::of("step1")`), or a changed copy's (see `ChangedCopy`).
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// What to call it in messages: `step1`, or a copy's package name.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Program {
+    /// The workspace's build of a step package.
+    pub fn of(package: &str) -> Program {
+        Program {
+            name: package.to_string(),
+            path: binary(package, Build::Debug),
+        }
+    }
+
+    /// Starts it with `PORT=0`, so that the system picks a free port, and
+    /// reads the port from the address it prints first. `env` adds or
+    /// overrides variables, such as `HOST`, or `PORT` to start it again on
+    /// the port it had.
+    pub async fn start(&self, env: &[(&str, &str)]) -> anyhow::Result<Running> {
+        let name = &self.name;
+        let mut command = Command::new(&self.path);
+        command.env("PORT", "0").env_remove("HOST");
+        command.envs(env.iter().copied());
+        let (child, output, _) = spawn(command)?;
+        let first = output.wait_for(0, START_TIMEOUT, |_| true).await;
+        let Some(first) = first else {
+            bail!("{name} printed nothing within {START_TIMEOUT:?} of starting");
+        };
+        let port = first
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .with_context(|| format!("{name}'s first line is not an address: {first:?}"))?;
+        Ok(Running {
+            child,
+            port,
+            output,
+        })
+    }
+}
+
 /// A step running as its own process, listening on a free port.
 /// Dropping it kills the process.
 pub struct Running {
@@ -163,15 +209,15 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts a server step with `PORT=0`, so that the system picks a free
-    /// port, and reads the port from the address it prints first.
+    /// Starts the workspace's build of a server step on a free port.
     pub async fn start(package: &str) -> anyhow::Result<Running> {
-        Running::start_with(package, &[]).await
+        Program::of(package).start(&[]).await
     }
 
     /// Like `start`, with extra environment variables such as `HOST`.
+    #[cfg(test)]
     pub async fn start_with(package: &str, env: &[(&str, &str)]) -> anyhow::Result<Running> {
-        Running::start_build(package, Build::Debug, env).await
+        Program::of(package).start(env).await
     }
 
     /// Like `start_with`, from the debug or the release build.
@@ -180,25 +226,11 @@ impl Running {
         build: Build,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Running> {
-        let mut command = Command::new(binary(package, build));
-        command.env("PORT", "0").env_remove("HOST");
-        command.envs(env.iter().copied());
-        let (child, output, _) = spawn(command)?;
-        let first = output.wait_for(0, START_TIMEOUT, |_| true).await;
-        let Some(first) = first else {
-            bail!("{package} printed nothing within {START_TIMEOUT:?} of starting");
+        let program = Program {
+            name: package.to_string(),
+            path: binary(package, build),
         };
-        let port = first
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .with_context(|| format!("{package}'s first line is not an address: {first:?}"))?;
-        Ok(Running {
-            child,
-            port,
-            output,
-        })
+        program.start(env).await
     }
 
     /// The process id, while the process runs.

@@ -12,6 +12,7 @@ use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, workspace_root};
 use crate::tools;
 
+pub mod seen_by_page;
 #[cfg(test)]
 mod tests;
 
@@ -94,6 +95,12 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 sink.record("step3", result, Some(&step3.output));
             }
         },
+        seen_by_page::run(
+            chromium,
+            sink,
+            step1.as_ref().filter(|_| wanted(1)),
+            step3.as_ref()
+        ),
     );
 }
 

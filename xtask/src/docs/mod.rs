@@ -1,4 +1,4 @@
-//! The walkthroughs under `docs/`, checked against the code (issue 4).
+//! The walkthroughs under `docs/`, checked against the code.
 //!
 //! Every fenced code block in a chapter has a marker comment right above it,
 //! invisible when the Markdown is rendered:

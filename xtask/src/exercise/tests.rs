@@ -1,0 +1,284 @@
+//! Every exercise check both ways, on copies of the steps (never on the
+//! files in the workspace): the course's step as it is fails with a hint
+//! that names the file to change, the reference solution in `exercises/`
+//! passes, and near misses (the solution with one thing wrong) fail.
+//!
+//! The browser exercises need Chromium, as the other browser tests do.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::*;
+use crate::copies::{self, Change};
+
+fn exercise(chapter: u8) -> &'static Exercise {
+    EXERCISES
+        .iter()
+        .find(|exercise| exercise.chapter == chapter)
+        .expect("an exercise for every chapter 1-5")
+}
+
+/// The files of the reference solution in `exercises/chN/`, each as a
+/// change that writes it over the course's file of the same path.
+fn solution(chapter: u8) -> Vec<Change> {
+    let folder = workspace_root().join(format!("exercises/ch{chapter}"));
+    let mut changes = Vec::new();
+    let mut folders = vec![folder.clone()];
+    while let Some(current) = folders.pop() {
+        for entry in std::fs::read_dir(&current).expect("the solution's folder") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(&folder).unwrap();
+            let relative = relative.to_string_lossy().replace('\\', "/");
+            changes.push(Change::write(
+                &relative,
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    assert!(!changes.is_empty(), "no files in {}", folder.display());
+    changes
+}
+
+async fn chromium_if_needed(exercise: &Exercise) -> Option<Chromium> {
+    if !exercise.browser {
+        return None;
+    }
+    let program = browser::find().unwrap_or_else(|why| {
+        panic!("the browser exercises need Chromium (CI installs it): {why}")
+    });
+    Some(Chromium::launch(&program).await.expect("Chromium starts"))
+}
+
+/// Builds a copy of the exercise's step with `changes`, runs the check, and
+/// returns its verdict and how long the check took (without the build).
+async fn verdict_on(
+    exercise: &Exercise,
+    label: &str,
+    changes: &[Change],
+    chromium: Option<&Chromium>,
+    lang: Lang,
+) -> Verdict {
+    let program = copies::build(exercise.package, label, changes)
+        .await
+        .unwrap_or_else(|error| panic!("{label}: {error:#}"));
+    let started = Instant::now();
+    let verdict = check(exercise, &program, chromium, lang).await;
+    println!(
+        "{label}: checked in {:.1} s: {verdict:?}",
+        started.elapsed().as_secs_f64()
+    );
+    verdict
+}
+
+/// The check fails, with a hint that names the file to change.
+fn assert_not_yet(exercise: &Exercise, what: &str, verdict: Verdict, lang: Lang) -> Miss {
+    let Verdict::NotYet(miss) = verdict else {
+        panic!(
+            "{what}: exercise {} should fail, but: {verdict:?}",
+            exercise.chapter
+        );
+    };
+    let hint = miss.hint.as_deref().unwrap_or(exercise.hint(lang));
+    let file = if Path::new(exercise.changes).extension().is_some() {
+        exercise.changes.to_string()
+    } else {
+        format!("{}/src/main.rs", exercise.changes)
+    };
+    assert!(
+        hint.contains(&file),
+        "{what}: the hint does not name {file}: {hint}"
+    );
+    assert!(
+        !miss.expected.is_empty() && !miss.saw.is_empty(),
+        "{what}: {miss:?}"
+    );
+    miss
+}
+
+/// The course's step fails, the reference solution passes, and each near
+/// miss (the solution with one edit) fails.
+async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
+    let exercise = exercise(chapter);
+    let chromium = chromium_if_needed(exercise).await;
+    let chromium = chromium.as_ref();
+    let lang = Lang::En;
+
+    let course = verdict_on(
+        exercise,
+        &format!("ex{chapter}-course"),
+        &[],
+        chromium,
+        lang,
+    )
+    .await;
+    assert_not_yet(exercise, "the course's step", course, lang);
+
+    let solved = verdict_on(
+        exercise,
+        &format!("ex{chapter}-solution"),
+        &solution(chapter),
+        chromium,
+        lang,
+    )
+    .await;
+    assert!(
+        solved.is_done(),
+        "the reference solution of exercise {chapter} should pass: {solved:?}"
+    );
+
+    for (index, (what, edits)) in near_misses.into_iter().enumerate() {
+        let mut changes = solution(chapter);
+        changes.extend(edits);
+        let label = format!("ex{chapter}-near-miss-{}", index + 1);
+        let verdict = verdict_on(exercise, &label, &changes, chromium, lang).await;
+        assert_not_yet(exercise, what, verdict, lang);
+    }
+}
+
+const STEP1: &str = "step1-ws-only/src/main.rs";
+const STEP3: &str = "step3-combined/src/main.rs";
+const PAGE: &str = "step2-html-client/index.html";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_1_echo_both_ways() {
+    both_ways(
+        1,
+        vec![(
+            "an echo without the prefix",
+            vec![Change::replace(
+                STEP1,
+                "format!(\"Echo: {text}\")",
+                "format!(\"{text}\")",
+            )],
+        )],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_2_numbered_clients_both_ways() {
+    both_ways(
+        2,
+        vec![
+            (
+                "the number of open connections instead of a count",
+                vec![Change::replace(
+                    STEP1,
+                    "println!(\"Client #{number} connected\");",
+                    "println!(\"Client #{open} connected\");",
+                )],
+            ),
+            (
+                "every accepted TCP connection counted, the refused ones too",
+                vec![
+                    Change::replace(
+                        STEP1,
+                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n",
+                        "",
+                    ),
+                    Change::replace(
+                        STEP1,
+                        "    let head = match timeout(",
+                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n    let head = match timeout(",
+                    ),
+                ],
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_3_chat_both_ways() {
+    both_ways(
+        3,
+        vec![(
+            "a chat that only answers the sender",
+            vec![Change::replace(
+                STEP3,
+                "let _ = chat.send(text.to_string());",
+                "let _ = socket.send(Message::text(text)).await;",
+            )],
+        )],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_4_heartbeat_both_ways() {
+    both_ways(
+        4,
+        vec![
+            (
+                "pings, but never drops a client that does not answer",
+                vec![Change::replace(
+                    STEP1,
+                    "if !answered {",
+                    "if false && !answered {",
+                )],
+            ),
+            (
+                "never notes a pong, so every client is dropped",
+                vec![Change::replace(
+                    STEP1,
+                    "Some(Ok(Message::Pong(_))) => answered = true,",
+                    "Some(Ok(Message::Pong(_))) => {}",
+                )],
+            ),
+            (
+                "ignores HEARTBEAT_SECS",
+                vec![Change::replace(
+                    STEP1,
+                    "std::env::var(\"HEARTBEAT_SECS\")",
+                    "std::env::var(\"NOT_HEARTBEAT_SECS\")",
+                )],
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_5_reconnect_both_ways() {
+    both_ways(
+        5,
+        vec![
+            (
+                "reconnects, but always after the same delay",
+                vec![Change::replace(
+                    PAGE,
+                    "delay = Math.min(delay * 2, 30);",
+                    "",
+                )],
+            ),
+            (
+                "reconnects, but the Send button keeps the first socket",
+                vec![
+                    Change::replace(PAGE, "      socket.send(text);", "      first.send(text);"),
+                    Change::replace(
+                        PAGE,
+                        "    connect();\n",
+                        "    connect();\n    const first = socket;\n",
+                    ),
+                ],
+            ),
+        ],
+    )
+    .await;
+}
+
+/// The runner speaks Korean when asked, and names the same file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miss_is_told_in_korean_too() {
+    let exercise = exercise(1);
+    let verdict = verdict_on(exercise, "ex1-course-ko", &[], None, Lang::Ko).await;
+    let miss = assert_not_yet(exercise, "the course's step, in Korean", verdict, Lang::Ko);
+    assert!(
+        miss.expected.contains("에 대한 답"),
+        "not in Korean: {miss:?}"
+    );
+}
