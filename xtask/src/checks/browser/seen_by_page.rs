@@ -85,7 +85,55 @@ pub async fn run(
         sink.record("step1", ipv4, None);
         sink.record("step1", ipv6, None);
     };
-    tokio::join!(refusals, step1_pages, one_address);
+    let too_big = async {
+        let (on_step1, on_step3) = tokio::join!(
+            async {
+                let step1 = step1?;
+                let url = page_from_disk(step1.port);
+                Some((step1, too_big_message(chromium, &url, &step1.output).await))
+            },
+            async {
+                let step3 = step3?;
+                let url = super::page_url(step3.port);
+                Some((step3, too_big_message(chromium, &url, &step3.output).await))
+            },
+        );
+        for (subject, seen) in [("step1", on_step1), ("step3", on_step3)] {
+            if let Some((server, result)) = seen {
+                sink.record(subject, result, Some(&server.output));
+            }
+        }
+    };
+    tokio::join!(refusals, step1_pages, one_address, too_big);
+}
+
+/// A page that sends 100,000 characters, over the servers' 64 KiB limit,
+/// is told why: its `onclose` reports 1009 with the server's reason, not
+/// the 1006 a browser reports when the connection is reset under it.
+pub async fn too_big_message(
+    chromium: &Chromium,
+    url: &str,
+    server: &Output,
+) -> anyhow::Result<String> {
+    let mut page = chromium.open(url).await?;
+    hears_the_greeting(&mut page, server).await?;
+    page.evaluate("socket.send('a'.repeat(100000))").await?;
+    let closed = wait_for_close(&mut page).await;
+    let lines = page.texts("#log li").await?;
+    let last = lines.last().map_or("nothing", String::as_str);
+    ensure!(
+        closed,
+        "after sending 100,000 characters the page did not close within {PAGE_TIMEOUT:?}; \
+         it shows {lines:?}"
+    );
+    ensure!(
+        last.starts_with("Closed: code 1009 (") && last.contains("too long"),
+        "after sending 100,000 characters the page shows {last:?}, \
+         not \"Closed: code 1009 (...Message too long...)\""
+    );
+    Ok(format!(
+        "in the browser, a page that sends 100,000 characters shows {last:?}"
+    ))
 }
 
 /// Step 3's page served on `page_port`, told to talk to the server on
