@@ -50,7 +50,18 @@ pub fn build() -> anyhow::Result<()> {
     let result = BUILT.get_or_init(|| {
         cargo_build(
             "the steps",
-            &["build", "-p", "step1", "-p", "step2", "-p", "step3"],
+            &[
+                "build",
+                "-p",
+                "step1",
+                "-p",
+                "step2",
+                "-p",
+                "step3",
+                "--bins",
+                "--example",
+                "minimal",
+            ],
         )
     });
     result.clone().map_err(anyhow::Error::msg)
@@ -169,6 +180,19 @@ impl Program {
         Program {
             name: package.to_string(),
             path: binary(package, Build::Debug),
+        }
+    }
+
+    /// The workspace's build of an example of a step package, such as
+    /// step 1's `minimal`.
+    pub fn example(name: &str) -> Program {
+        let debug = binary(name, Build::Debug);
+        let folder = debug.parent().expect("a binary is in a folder");
+        Program {
+            name: format!("the example {name}"),
+            path: folder
+                .join("examples")
+                .join(debug.file_name().expect("a file name")),
         }
     }
 

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::bytes::{self, RawConnection, describe_frame, masked_frame, upgrade_request};
 use crate::checks::GREETING;
-use crate::steps::{Output, Running, run_to_end};
+use crate::steps::{Output, Program, Running, run_to_end};
 use crate::wire;
 
 /// The scenarios a block can name in `<!-- output: NAME -->`, and what each
@@ -24,6 +24,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     (
         "step1-session",
         "cargo run -p step1; a page connects and says hello; Ctrl+C",
+    ),
+    (
+        "minimal-session",
+        "cargo run -p step1 --example minimal; a page connects and says hello",
     ),
     (
         "step1-curl",
@@ -85,6 +89,7 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
     let (lines, port) = match name {
         "step1-session" => session("step1").await?,
         "step3-session" => session("step3").await?,
+        "minimal-session" => minimal_session().await?,
         "step1-curl" => curl_step1().await?,
         "step1-during-step2" => step2_against("step1")
             .await
@@ -145,6 +150,22 @@ async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
     let mut lines = server.output.lines();
     lines.insert(before_ctrl_c.min(lines.len()), "^C".to_string());
     Ok((command(&format!("cargo run -p {package}"), lines), port))
+}
+
+/// Step 1's first listing run by hand: a page connects and says hello.
+async fn minimal_session() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Program::example("minimal").start(&[]).await?;
+    let port = server.port;
+    let mut socket = wire::greeted(port, PROMPTLY).await?;
+    socket.send(Message::text(GREETING)).await?;
+    let received = format!("Received: {GREETING}");
+    server
+        .output
+        .wait_for(0, PROMPTLY, |line| line == received)
+        .await;
+    settle(&server.output).await;
+    let lines = server.output.lines();
+    Ok((command("cargo run -p step1 --example minimal", lines), port))
 }
 
 /// What `curl -i` prints for step 1's answer to the request curl sends.
