@@ -32,6 +32,7 @@ const SPARE_FILES: u64 = 256;
 /// How long the server may take to print the last `Received:` line.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
 
+#[derive(Clone, Copy)]
 struct Options {
     package: &'static str,
     clients: usize,
@@ -68,38 +69,76 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
+    prepare(&options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let measured = runtime.block_on(measure(&options, |greeted, failed| {
+        print!(
+            "\r  greeted {greeted} of {}, {failed} failed",
+            options.clients
+        );
+        let _ = std::io::stdout().flush();
+    }))?;
+    println!();
+    for line in &measured.report {
+        println!("{line}");
+    }
+    Ok(if measured.all_well {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What chapter 4 shows: `cargo xtask load --step 1 --clients 1000`, run
+/// for real, without the progress line. Returns the lines and the port the
+/// server listened on.
+pub async fn transcript() -> anyhow::Result<(Vec<String>, u16)> {
+    let options = Options {
+        package: "step1",
+        clients: 1000,
+    };
+    tokio::task::spawn_blocking(move || prepare(&options)).await??;
+    let measured = measure(&options, |_, _| {}).await?;
+    let mut lines = vec![format!(
+        "$ cargo xtask load --step 1 --clients {}",
+        options.clients
+    )];
+    lines.extend(measured.report);
+    Ok((lines, measured.port))
+}
+
+/// Makes room for the open files, then builds the step in release mode.
+fn prepare(options: &Options) -> anyhow::Result<()> {
     // One socket for each client here and one in the server, which
     // inherits the limit of this process.
     crowd::ensure_open_files(options.clients as u64 + SPARE_FILES)
         .with_context(|| format!("--clients {}", options.clients))?;
-    steps::build_release(options.package)?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(measure(options))
+    steps::build_release(options.package)
 }
 
-async fn measure(options: Options) -> anyhow::Result<ExitCode> {
-    let Options { package, clients } = options;
+/// The lines of the report, and whether every client was greeted and
+/// heard.
+struct Measured {
+    report: Vec<String>,
+    port: u16,
+    all_well: bool,
+}
+
+async fn measure(
+    options: &Options,
+    progress: impl FnMut(usize, usize),
+) -> anyhow::Result<Measured> {
+    let Options { package, clients } = *options;
     let mut server = Running::start_build(package, Build::Release, &[]).await?;
     let pid = server.pid().context("the server has already ended")?;
     let at_start = crowd::resident_memory_kib(pid)?;
-    println!(
+    let mut report = vec![format!(
         "{package} (release build) listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
         server.port
-    );
+    )];
 
-    let crowd = crowd::gather_and_hold(
-        server.port,
-        clients,
-        CONNECTING_AT_ONCE,
-        |greeted, failed| {
-            print!("\r  greeted {greeted} of {clients}, {failed} failed");
-            let _ = std::io::stdout().flush();
-        },
-    )
-    .await;
-    println!();
+    let crowd = crowd::gather_and_hold(server.port, clients, CONNECTING_AT_ONCE, progress).await;
     let greeted = crowd.gathering.greeted;
-
     let is_received = |line: &str| line.starts_with("Received: client ");
     let count_received = || {
         server
@@ -130,33 +169,36 @@ async fn measure(options: Options) -> anyhow::Result<ExitCode> {
     let stopped = server.exit_status(Duration::from_secs(5)).await;
 
     let mib = |kib: u64| kib as f64 / 1024.0;
-    println!("clients greeted:          {greeted} of {clients}");
-    println!(
-        "time to greet all:        {:.2} s",
-        gathering.time_to_greet_all.as_secs_f64()
-    );
-    println!(
-        "greetings per second:     {:.0}",
-        gathering.greetings_per_second()
-    );
-    println!("memory per connection:    {per_connection:.1} KiB, with all {greeted} held open");
-    println!(
-        "server memory (RSS):      {:.1} MiB at start, {:.1} MiB holding {greeted} clients, {:.1} MiB at most",
-        mib(at_start),
-        mib(holding),
-        mib(peak)
-    );
-    println!("Received lines printed:   {received} of {greeted}");
+    report.extend([
+        format!("clients greeted:          {greeted} of {clients}"),
+        format!(
+            "time to greet all:        {:.2} s",
+            gathering.time_to_greet_all.as_secs_f64()
+        ),
+        format!(
+            "greetings:                {:.0} a second",
+            gathering.greetings_per_second()
+        ),
+        format!("memory per connection:    {per_connection:.1} KiB, with all {greeted} held open"),
+        format!(
+            "server memory (RSS):      {:.1} MiB at start, {:.1} MiB holding {greeted} clients, {:.1} MiB at most",
+            mib(at_start),
+            mib(holding),
+            mib(peak)
+        ),
+        format!("Received lines printed:   {received} of {greeted}"),
+    ]);
     for failure in &gathering.failures {
-        println!("failure: {failure}");
+        report.push(format!("failure: {failure}"));
     }
     if stopped.is_none_or(|status| !status.success()) {
-        println!("the server did not exit cleanly after Ctrl+C: {stopped:?}");
+        report.push(format!(
+            "the server did not exit cleanly after Ctrl+C: {stopped:?}"
+        ));
     }
-    let all_well = greeted == clients && received == clients;
-    Ok(if all_well {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Measured {
+        report,
+        port: server.port,
+        all_well: greeted == clients && received == clients,
     })
 }

@@ -201,11 +201,8 @@ pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::R
     let answer = wire::ask(port, request.as_bytes()).await?;
     let mut body = String::from_utf8_lossy(&answer.body).into_owned();
     if body.len() > 80 && body != refusal.body {
-        body = format!(
-            "{}... ({} bytes)",
-            &body[..body.floor_char_boundary(60)],
-            body.len()
-        );
+        let start: String = body.chars().take(60).collect();
+        body = format!("{start}... ({} bytes)", body.len());
     }
     ensure!(
         answer.status == refusal.status && body == refusal.body,

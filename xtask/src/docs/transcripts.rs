@@ -67,6 +67,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "cargo run -p step2 with no server running",
     ),
     (
+        "load-step1",
+        "cargo xtask load --step 1 --clients 1000: what a held connection costs step 1",
+    ),
+    (
         "polling",
         "cargo xtask polling: the same updates by HTTP polling and by a WebSocket",
     ),
@@ -90,6 +94,7 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-session" => session("step1").await?,
         "step3-session" => session("step3").await?,
         "minimal-session" => minimal_session().await?,
+        "load-step1" => crate::load::transcript().await?,
         "step1-curl" => curl_step1().await?,
         "step1-during-step2" => step2_against("step1")
             .await
@@ -374,6 +379,10 @@ fn mask_durations(line: &str) -> String {
         ("ns", "<time>"),
         ("s", "<time>"),
         (" B", "<measured>"),
+        (" KiB", "<measured>"),
+        (" MiB", "<measured>"),
+        (" s", "<time>"),
+        (" a second", "<measured>"),
         ("%", "<measured>"),
     ];
     let mut result = String::with_capacity(line.len());
