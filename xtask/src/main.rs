@@ -21,8 +21,9 @@ mod docs;
 mod exercise;
 mod lang;
 mod load;
-mod report;
+mod runner;
 mod steps;
+mod tools;
 mod verify;
 mod wire;
 

@@ -83,7 +83,7 @@ impl Output {
         self.lines.lock().unwrap().len()
     }
 
-    fn push(&self, line: String) {
+    pub fn push(&self, line: String) {
         let mut lines = self.lines.lock().unwrap();
         lines.push(line);
         self.count.send_replace(lines.len());

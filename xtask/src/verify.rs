@@ -1,17 +1,15 @@
 //! `cargo xtask verify`: builds the steps, runs each one as a real process
 //! on a free port, and checks what it does over real sockets.
 //!
-//! The steps are checked side by side; every check prints one line as it
-//! finishes, and the last line counts them.
+//! The steps are checked side by side (see `runner`), and printed in the
+//! course's order: step 1, step 2, step 3, the browser, the docs.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
-use tokio::task::JoinSet;
 
-use crate::checks::{self, Sink};
-use crate::report::Report;
-use crate::{docs, steps};
+use crate::runner::{self, text};
+use crate::{checks, docs, steps};
 
 struct Options {
     /// Only this step, when `--step N` is given.
@@ -46,55 +44,23 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let wanted = |step: u8| options.step.is_none_or(|only| only == step);
-    check(|sink, groups| {
+    steps::build()?;
+    runner::run("verify", |plan| {
         if wanted(1) {
-            groups.spawn(checks::step1::run(sink.clone()));
+            plan.group(text::STEP1, checks::step1::run);
         }
         if wanted(2) {
-            groups.spawn(checks::step2::run(sink.clone()));
+            plan.group(text::STEP2, checks::step2::run);
         }
         if wanted(3) {
-            groups.spawn(checks::step3::run(sink.clone()));
+            plan.group(text::STEP3, checks::step3::run);
         }
         if options.browser {
-            groups.spawn(checks::browser::run(sink.clone(), options.step));
+            let only = options.step;
+            plan.group(text::BROWSER, move |sink| checks::browser::run(sink, only));
         }
         if options.step.is_none() {
-            groups.spawn(docs::run(sink.clone()));
+            plan.group(text::DOCS, docs::run);
         }
     })
-}
-
-/// Builds the steps, runs the groups of checks that `spawn_groups` starts
-/// side by side, and reports each outcome as it arrives.
-pub fn check(spawn_groups: impl FnOnce(&Sink, &mut JoinSet<()>)) -> anyhow::Result<ExitCode> {
-    let mut report = Report::new();
-    steps::build()?;
-
-    let runtime = tokio::runtime::Runtime::new()?;
-    let code = runtime.block_on(async {
-        let (sink, mut outcomes) = Sink::new();
-        let mut groups = JoinSet::new();
-        spawn_groups(&sink, &mut groups);
-        drop(sink);
-
-        // Ctrl+C reaches the steps and Chromium through the terminal too.
-        // Catching it here, rather than dying at once, lets the unfinished
-        // checks clean up (Chromium's temporary profile is deleted) when
-        // the runtime drops them on the way out.
-        let reporting = async {
-            while let Some(outcome) = outcomes.recv().await {
-                report.record(&outcome);
-            }
-            while groups.join_next().await.is_some() {}
-        };
-        tokio::select! {
-            () = reporting => report.finish(),
-            _ = tokio::signal::ctrl_c() => {
-                println!("verify: interrupted (Ctrl+C)");
-                ExitCode::from(130)
-            }
-        }
-    });
-    Ok(code)
 }

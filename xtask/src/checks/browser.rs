@@ -10,6 +10,7 @@ use anyhow::{anyhow, ensure};
 use super::{GREETING, PROMPTLY, Sink, start};
 use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, workspace_root};
+use crate::tools;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +33,13 @@ pub async fn run(sink: Sink, only: Option<u8>) {
         Ok(program) => program,
         Err(why) => {
             for subject in &subjects {
-                sink.skip(subject, format!("browser check: {why}"));
+                let why = format!("browser check: {why}");
+                if tools::required() {
+                    let why = format!("{why} ({} is set)", tools::REQUIRE_TOOLS);
+                    sink.record(subject, Err(anyhow!(why)), None);
+                } else {
+                    sink.skip(subject, why);
+                }
             }
             return;
         }

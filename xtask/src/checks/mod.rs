@@ -14,49 +14,14 @@ mod tests;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::report::{Outcome, Verdict};
+pub use crate::runner::Sink;
 use crate::steps::{Output, Running, run_to_end};
 use crate::wire;
 
 pub use crate::wire::{GREETING, PROMPTLY};
-
-/// Where checks deliver their outcomes as they finish.
-#[derive(Clone)]
-pub struct Sink(mpsc::UnboundedSender<Outcome>);
-
-impl Sink {
-    pub fn new() -> (Sink, mpsc::UnboundedReceiver<Outcome>) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (Sink(sender), receiver)
-    }
-
-    /// Records a check's result; a failure carries the process output that
-    /// may explain it.
-    pub fn record(&self, subject: &str, result: anyhow::Result<String>, output: Option<&Output>) {
-        let verdict = match result {
-            Ok(seen) => Verdict::Passed(seen),
-            Err(problem) => Verdict::Failed {
-                problem: format!("{problem:#}"),
-                output: output.map(Output::lines).unwrap_or_default(),
-            },
-        };
-        let _ = self.0.send(Outcome {
-            subject: subject.to_string(),
-            verdict,
-        });
-    }
-
-    pub fn skip(&self, subject: &str, why: String) {
-        let _ = self.0.send(Outcome {
-            subject: subject.to_string(),
-            verdict: Verdict::Skipped(why),
-        });
-    }
-}
 
 /// Starts a server step, recording a failure when it cannot start.
 pub async fn start(package: &str, sink: &Sink) -> Option<Running> {

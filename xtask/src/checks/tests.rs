@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::{Sink, greets_and_prints, step1, step2, step3};
-use crate::report::{Outcome, Verdict};
+use crate::runner::{Outcome, Verdict};
 use crate::steps::{self, Output};
 
 /// Runs one group of checks and returns what it found.

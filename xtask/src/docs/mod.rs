@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use crate::checks::Sink;
+use crate::runner::{self, Sink};
 use crate::steps::{self, workspace_root};
 use markdown::{Block, Marker, Parsed};
 use regions::Selector;
@@ -582,9 +582,8 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
         ),
     };
     if !sync {
-        return crate::verify::check(|sink, groups| {
-            groups.spawn(run(sink.clone()));
-        });
+        steps::build()?;
+        return runner::run("docs", |plan| plan.group(runner::text::DOCS, run));
     }
     steps::build()?;
     let runtime = tokio::runtime::Runtime::new()?;

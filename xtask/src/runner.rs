@@ -1,0 +1,388 @@
+//! The runner behind `cargo xtask verify` and `cargo xtask docs`: it runs
+//! groups of checks side by side, and prints them in the order they were
+//! named, each under a heading with its count, then a total.
+//!
+//! A group is an async function that takes a [`Sink`] and records one
+//! outcome per check in it. All groups start at once, so the slowest one
+//! (the browser) sets the running time; their lines are held back until a
+//! group and every group named before it are complete, so that the report
+//! reads in the course's order however the checks interleave.
+//!
+//! Every word the runner prints is in [`text`] at the end of this file.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::steps::Output;
+
+/// What one check found.
+pub enum Verdict {
+    /// What was seen, in a few words.
+    Passed(String),
+    /// What was wrong, and the output of the process that may explain it.
+    Failed {
+        problem: String,
+        output: Vec<String>,
+    },
+    /// Why the check did not run, and how to make it run.
+    Skipped(String),
+}
+
+pub struct Outcome {
+    /// What was checked: `step1`, `step2`, `docs`, ...
+    pub subject: String,
+    pub verdict: Verdict,
+}
+
+/// Where a group's checks deliver their outcomes as they finish.
+#[derive(Clone)]
+pub struct Sink(mpsc::UnboundedSender<Outcome>);
+
+impl Sink {
+    /// A sink and the receiving end of its outcomes. The outcomes end when
+    /// every clone of the sink is gone.
+    pub fn new() -> (Sink, mpsc::UnboundedReceiver<Outcome>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Sink(sender), receiver)
+    }
+
+    /// Records a check's result; a failure carries the process output that
+    /// may explain it.
+    pub fn record(&self, subject: &str, result: anyhow::Result<String>, output: Option<&Output>) {
+        let verdict = match result {
+            Ok(seen) => Verdict::Passed(seen),
+            Err(problem) => Verdict::Failed {
+                problem: format!("{problem:#}"),
+                output: output.map(Output::lines).unwrap_or_default(),
+            },
+        };
+        let _ = self.0.send(Outcome {
+            subject: subject.to_string(),
+            verdict,
+        });
+    }
+
+    pub fn skip(&self, subject: &str, why: String) {
+        let _ = self.0.send(Outcome {
+            subject: subject.to_string(),
+            verdict: Verdict::Skipped(why),
+        });
+    }
+}
+
+/// The groups of one run, in the order they will be printed.
+pub struct Plan {
+    groups: Vec<(&'static str, JoinHandle<Vec<Outcome>>)>,
+}
+
+impl Plan {
+    /// Starts a group of checks at once, to be printed under `heading`
+    /// after the groups named before it.
+    pub fn group<F>(&mut self, heading: &'static str, checks: impl FnOnce(Sink) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (sink, mut outcomes) = Sink::new();
+        let checking = tokio::spawn(checks(sink));
+        let collecting = tokio::spawn(async move {
+            let mut collected = Vec::new();
+            while let Some(outcome) = outcomes.recv().await {
+                collected.push(outcome);
+            }
+            // A group that panics has dropped its sink on the way out, so
+            // the loop above ended; its unfinished checks count as failed.
+            if let Err(stopped) = checking.await {
+                collected.push(Outcome {
+                    subject: heading.to_string(),
+                    verdict: Verdict::Failed {
+                        problem: text::group_stopped(&stopped.to_string()),
+                        output: Vec::new(),
+                    },
+                });
+            }
+            collected
+        });
+        self.groups.push((heading, collecting));
+    }
+}
+
+/// How many checks passed, failed and were skipped.
+#[derive(Default, Clone, Copy)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    fn of(outcomes: &[Outcome]) -> Counts {
+        let mut counts = Counts::default();
+        for outcome in outcomes {
+            match outcome.verdict {
+                Verdict::Passed(_) => counts.passed += 1,
+                Verdict::Failed { .. } => counts.failed += 1,
+                Verdict::Skipped(_) => counts.skipped += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Runs the groups that `plan_groups` names side by side and prints them
+/// in that order; the last line counts every check under `title`
+/// (`verify: 44 passed, 0 failed`). The exit status is 1 when a check
+/// failed, 130 when interrupted with Ctrl+C.
+pub fn run(title: &str, plan_groups: impl FnOnce(&mut Plan)) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(async {
+        let mut plan = Plan { groups: Vec::new() };
+        plan_groups(&mut plan);
+        println!("{}", text::checking(plan.groups.len()));
+
+        // Ctrl+C reaches the steps and Chromium through the terminal too.
+        // Catching it here, rather than dying at once, lets the unfinished
+        // checks clean up (Chromium's temporary profile is deleted) when
+        // the runtime drops them on the way out.
+        tokio::select! {
+            total = report(plan, |line| println!("{line}")) => {
+                println!();
+                println!("{}", text::finished(started.elapsed().as_secs_f64()));
+                println!("{}", text::total(title, total));
+                if total.failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                println!("{}", text::interrupted(title));
+                ExitCode::from(130)
+            }
+        }
+    });
+    Ok(code)
+}
+
+/// Hands each group's lines to `print` in the planned order, and returns
+/// the count of all. Awaiting the groups one after the other prints each
+/// as soon as it and all before it are complete, while the later ones
+/// keep running.
+async fn report(plan: Plan, mut print: impl FnMut(String)) -> Counts {
+    let mut total = Counts::default();
+    for (heading, collecting) in plan.groups {
+        let outcomes = match collecting.await {
+            Ok(outcomes) => outcomes,
+            Err(stopped) => vec![Outcome {
+                subject: heading.to_string(),
+                verdict: Verdict::Failed {
+                    problem: text::group_stopped(&stopped.to_string()),
+                    output: Vec::new(),
+                },
+            }],
+        };
+        let counts = Counts::of(&outcomes);
+        print(String::new());
+        print(text::heading(heading, counts));
+        for line in check_lines(&outcomes) {
+            print(line);
+        }
+        total.add(counts);
+    }
+    total
+}
+
+/// One line per check, and under a failure the last lines the process
+/// printed. The subject is shown only in a group that holds more than one
+/// (the browser group checks every step).
+fn check_lines(outcomes: &[Outcome]) -> Vec<String> {
+    let mixed = outcomes
+        .iter()
+        .any(|outcome| outcome.subject != outcomes[0].subject);
+    let mut lines = Vec::new();
+    for outcome in outcomes {
+        let subject = if mixed {
+            format!("{:<6} ", outcome.subject)
+        } else {
+            String::new()
+        };
+        match &outcome.verdict {
+            Verdict::Passed(seen) => lines.push(format!("✓ {subject}{seen}")),
+            Verdict::Failed { problem, output } => {
+                lines.push(format!("✗ {subject}{problem}"));
+                if !output.is_empty() {
+                    lines.push(format!("    {}", text::PROCESS_PRINTED));
+                    for line in output.iter().rev().take(30).rev() {
+                        lines.push(format!("    | {line}"));
+                    }
+                }
+            }
+            Verdict::Skipped(why) => lines.push(format!("- {subject}{}", text::skipped(why))),
+        }
+    }
+    lines
+}
+
+/// Every word the runner prints, and the headings of the groups, in one
+/// place so that they can be said in another language.
+pub mod text {
+    use super::Counts;
+
+    /// The groups of `cargo xtask verify`, in the course's order.
+    pub const STEP1: &str = "Step 1, the WebSocket-only server";
+    pub const STEP2: &str = "Step 2, the page and the program that plays the browser";
+    pub const STEP3: &str = "Step 3, page and WebSocket on one port";
+    pub const BROWSER: &str = "In a real browser (headless Chromium)";
+    pub const DOCS: &str = "The walkthroughs in docs/";
+
+    /// Above the output of a process, under a failed check.
+    pub const PROCESS_PRINTED: &str = "what the process printed:";
+
+    /// The progress line before the first group is complete.
+    pub fn checking(groups: usize) -> String {
+        match groups {
+            1 => "Running the checks ...".to_string(),
+            many => format!(
+                "Running {many} groups of checks side by side; each is printed once it and those above it are done ..."
+            ),
+        }
+    }
+
+    pub fn heading(heading: &str, counts: Counts) -> String {
+        format!("{heading}: {}", numbers(counts))
+    }
+
+    pub fn skipped(why: &str) -> String {
+        format!("skipped: {why}")
+    }
+
+    pub fn group_stopped(why: &str) -> String {
+        format!("these checks stopped before they finished: {why}")
+    }
+
+    pub fn finished(seconds: f64) -> String {
+        format!("Finished in {seconds:.1} s")
+    }
+
+    /// The last line: `verify: 44 passed, 0 failed`.
+    pub fn total(title: &str, counts: Counts) -> String {
+        format!("{title}: {}", numbers(counts))
+    }
+
+    pub fn interrupted(title: &str) -> String {
+        format!("{title}: interrupted (Ctrl+C)")
+    }
+
+    /// `12 passed, 0 failed`, and the skipped ones when there are any.
+    fn numbers(counts: Counts) -> String {
+        let mut numbers = format!("{} passed, {} failed", counts.passed, counts.failed);
+        if counts.skipped > 0 {
+            numbers += &format!(", {} skipped", counts.skipped);
+        }
+        numbers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use anyhow::anyhow;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    fn new_plan() -> Plan {
+        Plan { groups: Vec::new() }
+    }
+
+    #[tokio::test]
+    async fn groups_print_in_the_planned_order_whatever_order_they_finish_in() {
+        let mut plan = new_plan();
+        for (heading, delay_ms) in [("first", 300), ("second", 0), ("third", 100)] {
+            plan.group(heading, move |sink| async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                sink.record(heading, Ok(format!("{heading} done")), None);
+            });
+        }
+        let mut printed = Vec::new();
+        let total = report(plan, |line| printed.push(line)).await;
+        let checks: Vec<&str> = printed
+            .iter()
+            .filter(|line| line.starts_with('✓'))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(checks, ["✓ first done", "✓ second done", "✓ third done"]);
+        assert_eq!(printed[1], "first: 1 passed, 0 failed");
+        assert_eq!(total.passed, 3);
+    }
+
+    /// The second group finishes only after the first has been printed, so
+    /// a runner that waited for every group before printing never ends.
+    #[tokio::test]
+    async fn a_complete_group_is_printed_while_later_ones_still_run() {
+        let (printed_first, first_was_printed) = oneshot::channel::<()>();
+        let mut plan = new_plan();
+        plan.group("first", |sink| async move {
+            sink.record("first", Ok("quick".to_string()), None);
+        });
+        plan.group("second", |sink| async move {
+            let _ = first_was_printed.await;
+            sink.record(
+                "second",
+                Ok("after the first was printed".to_string()),
+                None,
+            );
+        });
+        let mut printed_first = Some(printed_first);
+        let reporting = report(plan, |line| {
+            if line == "✓ quick" {
+                printed_first.take().map(|sender| sender.send(()));
+            }
+        });
+        let total = tokio::time::timeout(Duration::from_secs(5), reporting)
+            .await
+            .expect("the first group was not printed until the second finished");
+        assert_eq!(total.passed, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failure_shows_what_the_process_printed_and_a_panic_counts_as_a_failure() {
+        let output = Output::new();
+        output.push("Listening on 127.0.0.1:8080".to_string());
+        output.push("thread 'main' panicked".to_string());
+        let mut plan = new_plan();
+        plan.group("failing", move |sink| async move {
+            sink.record("step1", Err(anyhow!("no greeting")), Some(&output));
+            sink.skip("step1", "no browser".to_string());
+        });
+        plan.group("panicking", |_sink| async { panic!("a bug in a check") });
+        let mut printed = Vec::new();
+        let total = report(plan, |line| printed.push(line)).await;
+        let failing = [
+            "failing: 0 passed, 1 failed, 1 skipped",
+            "✗ no greeting",
+            "    what the process printed:",
+            "    | Listening on 127.0.0.1:8080",
+            "    | thread 'main' panicked",
+            "- skipped: no browser",
+        ];
+        assert_eq!(printed[1..7], failing);
+        assert_eq!(printed[8], "panicking: 0 passed, 1 failed");
+        assert!(
+            printed[9].starts_with("✗ these checks stopped"),
+            "{printed:?}"
+        );
+        assert_eq!((total.passed, total.failed, total.skipped), (0, 2, 1));
+    }
+}

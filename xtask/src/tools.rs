@@ -1,0 +1,45 @@
+//! Programs from outside Rust that some checks and tests need, such as
+//! Chromium for what a browser shows.
+//!
+//! A learner who has only Rust still gets a passing `cargo test` and
+//! `cargo xtask verify`: what needs a missing program is skipped, with one
+//! line that says how to install it. CI sets `REQUIRE_TOOLS=1`, which turns
+//! each of those skips into a failure, so that it cannot pass by skipping.
+
+/// The environment variable that makes a missing program a failure.
+pub const REQUIRE_TOOLS: &str = "REQUIRE_TOOLS";
+
+/// Whether a missing program must fail the checks rather than skip them.
+pub fn required() -> bool {
+    std::env::var_os(REQUIRE_TOOLS).is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+/// For a test that needs `what`: the program that `found` located, or,
+/// when there is none, one line saying that the test is skipped and why
+/// (`found`'s error names the way to install it), and `None`. With
+/// `REQUIRE_TOOLS=1` a missing program fails the test instead.
+///
+/// The line goes straight to the standard error stream rather than through
+/// `eprintln!`, because the test harness captures what `eprintln!` prints
+/// and shows it only for tests that fail; a skipped test passes.
+#[cfg(test)]
+pub fn require_or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
+    use std::io::Write;
+
+    let why = match found {
+        Ok(program) => return Some(program),
+        Err(why) => why,
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    assert!(
+        !required(),
+        "{test} needs {what} ({REQUIRE_TOOLS} is set): {why}"
+    );
+    // One write, so that the line is not cut by the harness's own lines.
+    let line = format!("skipped {test}: it needs {what}; {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    None
+}
