@@ -26,28 +26,28 @@ pub const REFUSALS: &[Refusal] = &[
         what: "GET / (a browser opening the page)",
         request: b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Connection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
         console: "GET / -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
     Refusal {
         what: "GET /favicon.ico (the browser asking for the icon)",
         request: b"GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Connection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
         console: "GET /favicon.ico -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
     Refusal {
         what: "HEAD /",
         request: b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Connection: close\r\n\r\n",
+                 Upgrade: websocket\r\nConnection: close\r\n\r\n",
         console: "HEAD / -> 426 Upgrade Required",
     },
     Refusal {
         what: "POST / with a form",
         request: b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nx=1",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Connection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
         console: "POST / -> 426 Upgrade Required",
     },
     Refusal {

@@ -1,0 +1,223 @@
+//! The opening handshake: a request on `/` that asks to upgrade becomes a
+//! WebSocket, or gets a refusal that says why.
+//!
+//! We check the request ourselves, in the order step 1 (and Node's `ws`)
+//! does, instead of using `warp::ws()`, for two reasons. A broken upgrade
+//! (no key, version 8, `Upgrade: h2c`) must get 400 or 405 with the reason,
+//! as in step 1, where `warp::ws()` would let it fall through to the page
+//! and the browser would report a puzzling `200`. And `warp::ws()` has no
+//! way to set tungstenite's read buffer, which decides what each open
+//! connection costs (see `READ_BUFFER_SIZE`).
+
+use std::future::Future;
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::origin;
+
+/// A client connection once the handshake is done: WebSocket frames over
+/// the connection hyper hands back after the 101.
+pub type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The largest WebSocket message we accept. The page sends a few bytes, and
+/// without a limit one client could make the server buffer up to 64 MiB.
+/// A bigger message closes that connection with code 1009 (message too
+/// big); every other client carries on.
+const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+
+/// How many bytes tungstenite reads from a client at a time. Its default is
+/// 128 KiB, reserved for every connection: 5,000 idle clients would cost
+/// 640 MiB. Our messages are a few bytes; a bigger one is simply read in
+/// several turns, so 1 KiB keeps an idle connection at a few KB in all.
+const READ_BUFFER_SIZE: usize = 1024;
+
+/// A valid upgrade request, ready to be answered with 101.
+pub struct Upgrade {
+    key: String,
+    on_upgrade: OnUpgrade,
+}
+
+/// Takes the requests that ask to upgrade (`Upgrade` and `Connection:
+/// upgrade` headers) and checks them; any other request is left to the
+/// other routes.
+pub fn upgrade()
+-> impl Filter<Extract = (Result<Upgrade, Refusal>,), Error = Rejection> + Clone + Send + Sync {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .and_then(
+            |method: Method, headers: HeaderMap, on_upgrade: Option<OnUpgrade>| async move {
+                if !asks_for_upgrade(&headers) {
+                    return Err(warp::reject());
+                }
+                Ok::<_, Rejection>(check_upgrade(&method, &headers, on_upgrade))
+            },
+        )
+}
+
+fn asks_for_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && header_text(headers, header::CONNECTION.as_str()).is_some_and(|value| {
+            value
+                .split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        })
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Checks an upgrade request in the order step 1 does, then asks `origin`
+/// whether the page that sent it may connect.
+fn check_upgrade(
+    method: &Method,
+    headers: &HeaderMap,
+    on_upgrade: Option<OnUpgrade>,
+) -> Result<Upgrade, Refusal> {
+    let refuse =
+        |status, body, reason: &str| Refusal::new(format!("{method} /"), status, body, reason);
+    if method != Method::GET {
+        return Err(refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Invalid HTTP method",
+            "a WebSocket upgrade must use GET",
+        ));
+    }
+    if !header_text(headers, "upgrade").is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+    {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Invalid Upgrade header",
+            "upgrade to something other than websocket",
+        ));
+    }
+    let Some(key) = header_text(headers, "sec-websocket-key").filter(|key| is_valid_key(key))
+    else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Missing or invalid Sec-WebSocket-Key header",
+            "no valid Sec-WebSocket-Key",
+        ));
+    };
+    if header_text(headers, "sec-websocket-version") != Some("13") {
+        let mut refusal = refuse(
+            StatusCode::BAD_REQUEST,
+            "Missing or invalid Sec-WebSocket-Version header",
+            "WebSocket version is not 13",
+        );
+        refusal.version_header = true;
+        return Err(refusal);
+    }
+    let origin = header_text(headers, "origin");
+    let host = header_text(headers, "host");
+    if !origin::same_origin(origin, host) {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "WebSocket refused: only this server's own page may open it",
+            &format!(
+                "a WebSocket from a page that is not ours: Origin {}; our page is http://{}/",
+                origin.unwrap_or_default(),
+                host.unwrap_or("localhost"),
+            ),
+        ));
+    }
+    // hyper hands us the connection through `on_upgrade` once our 101 is
+    // sent. It is missing only where an upgrade is impossible (HTTP/1.0).
+    let Some(on_upgrade) = on_upgrade else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "This connection cannot be upgraded",
+            "no upgrade possible on this connection",
+        ));
+    };
+    Ok(Upgrade {
+        key: key.to_string(),
+        on_upgrade,
+    })
+}
+
+/// A key is 16 random bytes in base64: 22 characters and `==`.
+fn is_valid_key(key: &str) -> bool {
+    key.len() == 24
+        && key.ends_with("==")
+        && key[..22]
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
+}
+
+impl Upgrade {
+    /// Answers 101 and, once hyper has sent it, runs `conversation` on the
+    /// WebSocket in a task of its own.
+    pub fn accept<F, C>(self, conversation: F) -> Response
+    where
+        F: FnOnce(WebSocket) -> C + Send + 'static,
+        C: Future<Output = ()> + Send + 'static,
+    {
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE_SIZE))
+            .max_frame_size(Some(MAX_MESSAGE_SIZE))
+            .read_buffer_size(READ_BUFFER_SIZE);
+        let on_upgrade = self.on_upgrade;
+        tokio::spawn(async move {
+            // An error here means the client left before the 101 reached it.
+            if let Ok(upgraded) = on_upgrade.await {
+                let io = TokioIo::new(upgraded);
+                let websocket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
+                conversation(websocket.await).await;
+            }
+        });
+
+        // The handshake's answer: 101, and a hash of the client's key that
+        // proves we understood the WebSocket request (RFC 6455, 4.2.2).
+        let mut response = Response::default();
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, "websocket".parse().unwrap());
+        headers.insert(header::CONNECTION, "Upgrade".parse().unwrap());
+        let accept = derive_accept_key(self.key.as_bytes());
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept.parse().unwrap());
+        response
+    }
+}
+
+/// An HTTP error answer, and the reason we print on the server's console.
+pub struct Refusal {
+    request: String,
+    status: StatusCode,
+    body: &'static str,
+    reason: String,
+    /// Whether to name the version we support (`Sec-WebSocket-Version: 13`).
+    version_header: bool,
+}
+
+impl Refusal {
+    /// `request` is what the console shows of it, such as `GET /`.
+    pub fn new(request: String, status: StatusCode, body: &'static str, reason: &str) -> Refusal {
+        Refusal {
+            request,
+            status,
+            body,
+            reason: reason.to_string(),
+            version_header: false,
+        }
+    }
+
+    /// Prints why on the console, and turns the refusal into the answer.
+    pub fn into_response(self) -> Response {
+        println!("{} -> {} ({})", self.request, self.status, self.reason);
+        let mut response = warp::reply::with_status(self.body, self.status).into_response();
+        if self.version_header {
+            let headers = response.headers_mut();
+            headers.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
+        }
+        response
+    }
+}
