@@ -113,11 +113,13 @@ pub const EXERCISES: [Exercise; 5] = [
         changes: "step3-combined",
         hint: (
             "step3-combined/src/main.rs: one tokio::sync::broadcast channel made in fn run and \
-             handed to fn routes; in fn talk, send each text into it instead of only printing, and \
-             add a select! arm that passes on what the channel's receiver gets",
+             handed through fn routes and fn handle_websocket to fn talk; in fn talk, send each \
+             text into it as well as printing it, and add a select! arm that sends the client \
+             what the channel's receiver gets",
             "step3-combined/src/main.rs: fn run 에서 tokio::sync::broadcast 채널을 하나 만들어 \
-             fn routes 에 넘기세요. fn talk 에서는 받은 텍스트를 출력만 하지 말고 채널에 보내고, \
-             채널의 수신 쪽이 받은 것을 클라이언트에게 전하는 select! 갈래를 하나 더 둡니다",
+             fn routes 와 fn handle_websocket 을 거쳐 fn talk 까지 넘기세요. fn talk 에서는 받은 \
+             텍스트를 출력하면서 채널에도 보내고, 채널의 수신 쪽이 받은 것을 클라이언트에게 \
+             보내는 select! 갈래를 하나 더 둡니다",
         ),
         browser: true,
     },
@@ -130,14 +132,16 @@ pub const EXERCISES: [Exercise; 5] = [
         ),
         changes: "step1-ws-only",
         hint: (
-            "step1-ws-only/src/main.rs, fn talk: a tokio::time::interval of HEARTBEAT_SECS seconds \
-             (5 when unset) as another select! arm that sends Message::Ping; a Message::Pong arm \
-             that notes the answer; at the next tick without an answer, return a reason that \
-             says so (\"no pong within 5s\"), which the Disconnected: line prints",
-            "step1-ws-only/src/main.rs 의 fn talk: HEARTBEAT_SECS 초(없으면 5초)짜리 \
-             tokio::time::interval 을 select! 갈래로 추가해 Message::Ping 을 보내고, Message::Pong \
-             갈래에서 답이 왔음을 기록하세요. 다음 틱까지 답이 없으면 그 사실을 담은 이유 \
-             (\"no pong within 5s\")를 돌려주면 Disconnected: 줄에 출력됩니다",
+            "step1-ws-only/src/main.rs, fn talk: a tokio::time::interval of HEARTBEAT_SECS \
+             seconds (read once in fn run, 5 when unset, handed down through fn handle_connection) \
+             as another select! arm that sends Message::Ping; a Message::Pong arm that notes the \
+             answer; at the next tick without an answer, return a reason that says so \
+             (\"no pong within 5s\"), which the Disconnected: line prints",
+            "step1-ws-only/src/main.rs 의 fn talk: HEARTBEAT_SECS 초(fn run 에서 한 번 읽고, 없으면 \
+             5초, fn handle_connection 을 거쳐 넘깁니다)짜리 tokio::time::interval 을 select! 갈래로 \
+             추가해 Message::Ping 을 보내고, Message::Pong 갈래에서 답이 왔음을 기록하세요. 다음 \
+             틱까지 답이 없으면 그 사실을 담은 이유(\"no pong within 5s\")를 돌려주면 \
+             Disconnected: 줄에 출력됩니다",
         ),
         browser: false,
     },
