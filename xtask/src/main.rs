@@ -16,6 +16,7 @@ mod browser;
 mod checks;
 #[cfg(test)]
 mod copies;
+mod course;
 mod crowd;
 mod docs;
 mod exercise;

@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use crate::browser::{self, Chromium};
+use crate::course::WayBack;
 use crate::lang::Lang;
 use crate::steps::{self, Program, workspace_root};
 
@@ -422,57 +423,11 @@ fn print_details(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
 }
 
 /// Prints how to go back to the course's version of what `exercise`
-/// changes: always when `always`, otherwise only when git says that it
-/// differs from the last commit.
+/// changes: always when `always`, otherwise only when git has a change.
 fn print_way_back(exercise: &Exercise, lang: Lang, always: bool) {
     let path = exercise.changes;
-    match git_changed(path) {
-        Some(true) => println!(
-            "{}",
-            lang.pick(
-                format!("To go back to the course's {path}: git checkout HEAD -- {path}"),
-                format!("강의의 원래 {path} 로 되돌리려면: git checkout HEAD -- {path}"),
-            )
-        ),
-        Some(false) if always => println!(
-            "{}",
-            lang.pick(
-                format!("{path} is as the last commit has it (git checkout HEAD -- {path} restores it after a change)."),
-                format!("{path} 는 마지막 커밋과 같습니다 (고친 뒤 되돌리려면 git checkout HEAD -- {path})."),
-            )
-        ),
-        Some(false) => {}
-        None if always => println!("{}", way_back_without_git(path, lang)),
-        None => {}
+    let way_back = WayBack::of(path);
+    if always || matches!(way_back, WayBack::Command(_)) {
+        println!("{}", way_back.sentence(path, lang));
     }
-}
-
-/// Whether `path` differs from the last commit, or `None` when the
-/// workspace is not a git checkout (or git is not installed).
-pub fn git_changed(path: &str) -> Option<bool> {
-    let output = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--", path])
-        .current_dir(workspace_root())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    Some(!output.stdout.is_empty())
-}
-
-/// What going back takes when there is no git to ask.
-pub fn way_back_without_git(path: &str, lang: Lang) -> String {
-    lang.pick(
-        format!(
-            "This folder is not a git checkout, so no command here can restore the course's {path}: \
-             get a fresh copy of the course the way you got this one and copy its {path} over yours \
-             (or clone the course with git, and `git checkout HEAD -- {path}` does it from then on)."
-        ),
-        format!(
-            "이 폴더는 git 저장소가 아니라서 강의의 원래 {path} 를 되살리는 명령이 없습니다. \
-             이 강의를 받았던 방법으로 새로 받아 그 안의 {path} 를 여러분의 것 위에 복사하세요 \
-             (git 으로 받아 두면 그다음부터는 `git checkout HEAD -- {path}` 한 줄이면 됩니다)."
-        ),
-    )
 }
