@@ -203,14 +203,15 @@ pub async fn check(
 ) -> Verdict {
     let browser = match (exercise.browser, chromium) {
         (true, None) => {
-            return Verdict::Unchecked(lang.pick(
-                format!("this check needs a browser: {}", browser::INSTALL_HINT),
-                format!(
-                    "이 확인에는 브라우저가 필요합니다. Chromium 을 설치하거나(Debian/Ubuntu: \
-                     `sudo apt-get install -y chromium`) CHROME 에 Chrome 경로를 지정하세요 ({})",
-                    browser::INSTALL_HINT
+            return Verdict::Unchecked(
+                lang.pick(
+                    format!("this check needs a browser: {}", browser::INSTALL_HINT),
+                    "이 확인에는 브라우저가 필요합니다. Chromium 을 설치하거나 \
+                 (Debian/Ubuntu: `sudo apt-get install -y chromium`) CHROME 에 Chrome 이나 \
+                 Chromium 프로그램의 경로를 지정하세요"
+                        .to_string(),
                 ),
-            ));
+            );
         }
         (_, chromium) => chromium,
     };
@@ -269,13 +270,6 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .filter(|exercise| options.only.is_none_or(|only| only == exercise.chapter))
         .collect();
 
-    println!(
-        "{}",
-        lang.pick(
-            "Building the steps from your files ...",
-            "여러분의 파일로 단계들을 빌드합니다 ...",
-        )
-    );
     if let Err(error) = steps::build() {
         println!(
             "{}",
@@ -314,7 +308,11 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             let program = Program::of(exercise.package);
             let verdict = check(exercise, &program, chromium.as_ref(), lang).await;
             match options.only {
-                Some(_) => print_details(exercise, &verdict, lang),
+                Some(_) => {
+                    for line in details(exercise, &verdict, lang) {
+                        println!("{line}");
+                    }
+                }
                 None => print_line(exercise, &verdict, lang),
             }
             verdicts.push(verdict);
@@ -395,31 +393,29 @@ fn print_line(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
 }
 
 /// The whole story of one exercise: what it saw, or expected, saw and hint.
-fn print_details(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
+pub fn details(exercise: &Exercise, verdict: &Verdict, lang: Lang) -> Vec<String> {
     let number = exercise.chapter;
     let title = exercise.title(lang);
-    println!(
-        "{}",
-        lang.pick(
-            format!("Exercise {number} (chapter {number}): {title}"),
-            format!("실습 {number} ({number}장): {title}"),
-        )
-    );
+    let mut lines = vec![lang.pick(
+        format!("Exercise {number} (chapter {number}): {title}"),
+        format!("실습 {number} ({number}장): {title}"),
+    )];
     match verdict {
-        Verdict::Done(seen) => println!("✓ {seen}"),
+        Verdict::Done(seen) => lines.push(format!("✓ {seen}")),
         Verdict::NotYet(miss) => {
             let hint = miss.hint.as_deref().unwrap_or(exercise.hint(lang));
-            println!("✗ {}", lang.pick("not yet", "아직입니다"));
-            println!(
-                "  {} {}",
-                lang.pick("expected:", "기대한 것:"),
-                miss.expected
+            lines.push(format!("✗ {}", lang.pick("not yet", "아직입니다")));
+            let [expected, saw, hint_label] = lang.pick(
+                ["expected:", "saw:     ", "hint:    "],
+                ["기대한 것:", "본 것:    ", "힌트:     "],
             );
-            println!("  {} {}", lang.pick("saw:     ", "본 것:    "), miss.saw);
-            println!("  {} {hint}", lang.pick("hint:    ", "힌트:     "));
+            lines.push(format!("  {expected} {}", miss.expected));
+            lines.push(format!("  {saw} {}", miss.saw));
+            lines.push(format!("  {hint_label} {hint}"));
         }
-        Verdict::Unchecked(why) => println!("- {why}"),
+        Verdict::Unchecked(why) => lines.push(format!("- {why}")),
     }
+    lines
 }
 
 /// Prints how to go back to the course's version of what `exercise`
