@@ -37,6 +37,8 @@ use crate::runner::{self, Sink};
 use crate::steps::{self, workspace_root};
 use markdown::{Block, Marker, Parsed};
 use regions::Selector;
+#[cfg(test)]
+pub(crate) use transcripts::comparable;
 
 /// The walkthrough languages, one folder each under `docs/`.
 pub const LANGUAGES: [&str; 2] = ["en", "ko"];

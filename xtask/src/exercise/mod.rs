@@ -91,7 +91,7 @@ pub const EXERCISES: [Exercise; 5] = [
         package: "step1",
         title: (
             "numbered clients: step 1 prints `Client #3 connected` for its third WebSocket client",
-            "손님 번호: 1단계가 세 번째 웹소켓 클라이언트에게 `Client #3 connected`를 출력한다",
+            "클라이언트 번호: 1단계가 세 번째 웹소켓 클라이언트에게 `Client #3 connected`를 출력한다",
         ),
         changes: "step1-ws-only",
         hint: (

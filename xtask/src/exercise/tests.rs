@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::copies::{self, Change};
+use crate::docs;
 use crate::tools;
 
 fn exercise(chapter: u8) -> &'static Exercise {
@@ -135,6 +136,16 @@ async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
         solved.is_done(),
         "the reference solution of exercise {chapter} should pass: {solved:?}"
     );
+    assert_the_chapter_shows(exercise, &solved, Lang::En);
+    let solved_in_korean = verdict_on(
+        exercise,
+        &format!("ex{chapter}-solution"),
+        &solution(chapter),
+        chromium,
+        Lang::Ko,
+    )
+    .await;
+    assert_the_chapter_shows(exercise, &solved_in_korean, Lang::Ko);
 
     for (index, (what, edits)) in near_misses.into_iter().enumerate() {
         let mut changes = solution(chapter);
@@ -142,6 +153,27 @@ async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
         let label = format!("ex{chapter}-near-miss-{}", index + 1);
         let verdict = verdict_on(exercise, &label, &changes, chromium, lang).await;
         assert_not_yet(exercise, what, verdict, lang);
+    }
+}
+
+/// The chapter's passing run of `cargo xtask exercise N`, in `lang`, shows
+/// the lines this run printed, up to client ports and durations.
+fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
+    let path = exercise.chapter_file(lang);
+    let text = std::fs::read_to_string(workspace_root().join(&path)).unwrap();
+    let command = format!("$ cargo xtask exercise {}", exercise.chapter);
+    let block: Vec<String> = text
+        .split("```")
+        .find(|block| block.lines().any(|line| line == command))
+        .unwrap_or_else(|| panic!("{path} shows no run of `{command}`"))
+        .lines()
+        .map(docs::comparable)
+        .collect();
+    for line in details(exercise, verdict, lang) {
+        assert!(
+            block.contains(&docs::comparable(&line)),
+            "{path} does not show the line {line:?} that a run of the reference solution prints; it shows {block:#?}"
+        );
     }
 }
 
