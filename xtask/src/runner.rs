@@ -438,4 +438,27 @@ mod tests {
         );
         assert_eq!((total.passed, total.failed, total.skipped), (0, 2, 1));
     }
+
+    #[tokio::test]
+    async fn the_runner_speaks_korean_when_asked() {
+        let mut plan = new_plan();
+        plan.group(text::step1(Lang::Ko), |sink| async move {
+            sink.record("step1", Ok("인사".to_string()), None);
+            sink.skip("step1", "브라우저 없음".to_string());
+        });
+        let mut printed = Vec::new();
+        report(plan, Lang::Ko, |line| printed.push(line)).await;
+        assert_eq!(
+            printed[1..],
+            [
+                "1단계: 웹소켓 전용 서버: 통과 1, 실패 0, 건너뜀 1",
+                "✓ 인사",
+                "- 건너뜀: 브라우저 없음",
+            ]
+        );
+        assert_eq!(
+            text::total("verify", Counts::default(), Lang::Ko),
+            "verify: 통과 0, 실패 0"
+        );
+    }
 }
