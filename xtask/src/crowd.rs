@@ -2,7 +2,8 @@
 //!
 //! Every client connects to `ws://127.0.0.1:port/`, waits for the greeting,
 //! sends one message of its own (`client 00042`), and stays connected until
-//! all the others have done the same; then they all close politely.
+//! all the others have done the same (and, for `gather_and_hold`, until the
+//! caller lets them go); then they all close politely.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,15 +44,50 @@ pub fn message_of(index: usize) -> String {
     format!("client {index:05}")
 }
 
+/// The clients once every one has been greeted or has failed, still
+/// connected, so that the server can be measured while it holds them.
+pub struct Crowd {
+    pub gathering: Gathering,
+    release: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Crowd {
+    /// Closes every client politely and waits for the server's answers.
+    pub async fn leave(mut self) -> Gathering {
+        self.release.send_replace(true);
+        let all_closed = async { while self.tasks.join_next().await.is_some() {} };
+        if timeout(CLOSE_TIMEOUT, all_closed).await.is_err() {
+            self.tasks.abort_all();
+        }
+        self.gathering
+    }
+}
+
 /// Opens `clients` WebSockets to the server on `port`, at most
-/// `connecting_at_once` of them handshaking at the same time, and reports
-/// progress as (greeted, failed) every few hundred milliseconds.
+/// `connecting_at_once` of them handshaking at the same time, reports
+/// progress as (greeted, failed) every few hundred milliseconds, and
+/// closes them all once every one is in.
+#[cfg(test)]
 pub async fn gather(
     port: u16,
     clients: usize,
     connecting_at_once: usize,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Gathering {
+    gather_and_hold(port, clients, connecting_at_once, progress)
+        .await
+        .leave()
+        .await
+}
+
+/// Like `gather`, but the clients stay connected until `Crowd::leave`.
+pub async fn gather_and_hold(
+    port: u16,
+    clients: usize,
+    connecting_at_once: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Crowd {
     let started = Instant::now();
     let connecting = Arc::new(Semaphore::new(connecting_at_once.max(1)));
     let (release, released) = watch::channel(false);
@@ -109,13 +145,11 @@ pub async fn gather(
         }
     }
     progress(gathering.greeted, gathering.failed);
-
-    release.send_replace(true);
-    let all_closed = async { while tasks.join_next().await.is_some() {} };
-    if timeout(CLOSE_TIMEOUT, all_closed).await.is_err() {
-        tasks.abort_all();
+    Crowd {
+        gathering,
+        release,
+        tasks,
     }
-    gathering
 }
 
 async fn greet_and_send(
@@ -145,9 +179,10 @@ async fn close_when_released(
     let _ = timeout(CLOSE_TIMEOUT, goodbye).await;
 }
 
-/// Makes sure this process may open `needed` files (sockets count), raising
-/// its soft limit towards the hard one with `prlimit` if it must. Processes
-/// started afterwards, such as the servers, inherit the new limit.
+/// Makes sure this process may open `needed` files (each socket is one),
+/// raising its soft limit to the hard one with `prlimit` if it must.
+/// Processes started afterwards, such as the servers, inherit the new
+/// limit. Linux only, like the memory figures below.
 pub fn ensure_open_files(needed: u64) -> anyhow::Result<()> {
     let (soft, hard) = open_files_limit()?;
     if soft >= needed {
@@ -155,20 +190,24 @@ pub fn ensure_open_files(needed: u64) -> anyhow::Result<()> {
     }
     ensure!(
         hard >= needed,
-        "{needed} open files are needed but the hard limit is {hard}: raise it (ulimit -Hn) or use fewer clients"
+        "{needed} open files are needed (one per socket), but this shell allows at most {hard} \
+         (`ulimit -Hn`): raise that limit as root (`ulimit -Hn {needed}`, or `nofile` in \
+         /etc/security/limits.conf) and run `ulimit -n {needed}`, or use fewer clients"
     );
-    let status = std::process::Command::new("prlimit")
+    // prlimit changes the limit of a running process, here this one; std
+    // has no call for it, and a crate for one call is not worth it.
+    let raised = std::process::Command::new("prlimit")
         .arg("--pid")
         .arg(std::process::id().to_string())
         .arg(format!("--nofile={hard}:{hard}"))
         .status()
-        .context("cannot run prlimit to raise the open-file limit")?;
+        .is_ok_and(|status| status.success());
     let (soft, _) = open_files_limit()?;
-    if !status.success() || soft < needed {
-        bail!(
-            "{needed} open files are needed but the limit is {soft}: run `ulimit -n {hard}` first"
-        );
-    }
+    ensure!(
+        raised && soft >= needed,
+        "{needed} open files are needed (one per socket), but the limit is {soft} and prlimit \
+         could not raise it: run `ulimit -n {hard}` in this shell first"
+    );
     Ok(())
 }
 
@@ -192,13 +231,23 @@ fn open_files_limit() -> anyhow::Result<(u64, u64)> {
     }
 }
 
-/// The peak resident memory of a process (VmHWM), in KiB.
+/// The memory a process holds now (VmRSS), in KiB.
+pub fn resident_memory_kib(pid: u32) -> anyhow::Result<u64> {
+    memory_kib(pid, "VmRSS:")
+}
+
+/// The most memory a process has held at once (VmHWM), in KiB.
 pub fn peak_memory_kib(pid: u32) -> anyhow::Result<u64> {
+    memory_kib(pid, "VmHWM:")
+}
+
+/// A memory figure of `/proc/<pid>/status`, such as `VmRSS:  2048 kB`.
+fn memory_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+        .with_context(|| format!("cannot read /proc/{pid}/status (Linux only)"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM line in /proc/<pid>/status")
+        .with_context(|| format!("no {field} line in /proc/{pid}/status"))
 }

@@ -1,10 +1,13 @@
 //! `cargo xtask load`: many clients against one server step.
 //!
-//! It builds the steps, starts the chosen one on a free loopback port,
-//! opens the clients (a few hundred handshaking at a time), and has each
-//! one take its greeting and send one message. Then it prints how fast the
-//! greetings came, how many `Received:` lines the server printed, and the
-//! server's peak memory.
+//! It builds the chosen step in release mode (a measurement of the debug
+//! build would say more about the missing optimisations than about the
+//! server), starts it on a free loopback port, opens the clients (a few
+//! hundred handshaking at a time), and has each one take its greeting and
+//! send one message. While every client is still connected it reads how
+//! much memory the server holds; then they all leave. It prints how fast
+//! the greetings came, what one held connection costs the server in
+//! memory, and how many `Received:` lines the server printed.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::crowd;
-use crate::steps::{self, Running};
+use crate::steps::{self, Build, Running};
 
 /// How many clients may be in the middle of their handshake at once. More
 /// would only overflow the server's accept queue and wait for TCP's retries.
@@ -21,6 +24,10 @@ const CONNECTING_AT_ONCE: usize = 256;
 
 /// The most clients we open: each needs a file on both sides.
 const MAX_CLIENTS: usize = 10_000;
+
+/// Open files each process needs besides one per client: standard streams,
+/// listeners, the runtime's own, and cargo's while it builds.
+const SPARE_FILES: u64 = 256;
 
 /// How long the server may take to print the last `Received:` line.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,23 +68,26 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
-    // One socket for each client here and one in the server, plus spares.
-    crowd::ensure_open_files(options.clients as u64 + 256)?;
-    steps::build()?;
+    // One socket for each client here and one in the server, which
+    // inherits the limit of this process.
+    crowd::ensure_open_files(options.clients as u64 + SPARE_FILES)
+        .with_context(|| format!("--clients {}", options.clients))?;
+    steps::build_release(options.package)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(measure(options))
 }
 
 async fn measure(options: Options) -> anyhow::Result<ExitCode> {
     let Options { package, clients } = options;
-    let mut server = Running::start(package).await?;
+    let mut server = Running::start_build(package, Build::Release, &[]).await?;
     let pid = server.pid().context("the server has already ended")?;
+    let at_start = crowd::resident_memory_kib(pid)?;
     println!(
-        "{package} listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
+        "{package} (release build) listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
         server.port
     );
 
-    let gathering = crowd::gather(
+    let crowd = crowd::gather_and_hold(
         server.port,
         clients,
         CONNECTING_AT_ONCE,
@@ -88,6 +98,7 @@ async fn measure(options: Options) -> anyhow::Result<ExitCode> {
     )
     .await;
     println!();
+    let greeted = crowd.gathering.greeted;
 
     let is_received = |line: &str| line.starts_with("Received: client ");
     let count_received = || {
@@ -99,41 +110,50 @@ async fn measure(options: Options) -> anyhow::Result<ExitCode> {
             .count()
     };
     let all_printed = async {
-        while count_received() < gathering.greeted {
+        while count_received() < greeted {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     let _ = tokio::time::timeout(PRINT_TIMEOUT, all_printed).await;
     let received = count_received();
-    let peak = crowd::peak_memory_kib(pid)?;
+
+    // What the server holds with every client connected and heard, less
+    // what it held before the first one came, is what the connections cost.
+    let holding = crowd::resident_memory_kib(pid)?;
+    let per_connection = holding.saturating_sub(at_start) as f64 / greeted.max(1) as f64;
+    let gathering = crowd.leave().await;
+    // The kernel updates its high-water mark only now and then, so it can
+    // read lower than what we saw ourselves.
+    let peak = crowd::peak_memory_kib(pid)?.max(holding);
 
     server.interrupt()?;
     let stopped = server.exit_status(Duration::from_secs(5)).await;
 
-    println!("clients greeted:        {} of {clients}", gathering.greeted);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("clients greeted:          {greeted} of {clients}");
     println!(
-        "time to greet all:      {:.2} s",
+        "time to greet all:        {:.2} s",
         gathering.time_to_greet_all.as_secs_f64()
     );
     println!(
-        "greetings per second:   {:.0}",
+        "greetings per second:     {:.0}",
         gathering.greetings_per_second()
     );
+    println!("memory per connection:    {per_connection:.1} KiB, with all {greeted} held open");
     println!(
-        "Received lines printed: {received} of {}",
-        gathering.greeted
+        "server memory (RSS):      {:.1} MiB at start, {:.1} MiB holding {greeted} clients, {:.1} MiB at most",
+        mib(at_start),
+        mib(holding),
+        mib(peak)
     );
-    println!(
-        "server peak memory:     {:.1} MiB (VmHWM)",
-        peak as f64 / 1024.0
-    );
+    println!("Received lines printed:   {received} of {greeted}");
     for failure in &gathering.failures {
         println!("failure: {failure}");
     }
     if stopped.is_none_or(|status| !status.success()) {
         println!("the server did not exit cleanly after Ctrl+C: {stopped:?}");
     }
-    let all_well = gathering.greeted == clients && received == clients;
+    let all_well = greeted == clients && received == clients;
     Ok(if all_well {
         ExitCode::SUCCESS
     } else {

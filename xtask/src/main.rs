@@ -5,6 +5,7 @@
 //! - `cargo xtask load` measures a server step under many clients.
 //! - `cargo xtask exercise` checks a learner's answers to the chapters'
 //!   exercises, in Korean or English.
+//! - `cargo xtask polling` measures what chapter 0 says polling costs.
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
@@ -22,6 +23,9 @@ mod docs;
 mod exercise;
 mod lang;
 mod load;
+mod polling;
+#[cfg(test)]
+mod proxy;
 mod runner;
 mod steps;
 mod tools;
@@ -38,6 +42,7 @@ Commands:
                                      run every step and check its behaviour
   exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
+  polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
 ";
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
         "verify" => verify::run(rest),
         "exercise" => exercise::run(rest),
         "load" => load::run(rest),
+        "polling" => polling::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -21,13 +21,26 @@ pub fn workspace_root() -> &'static Path {
         .expect("xtask lives inside the workspace")
 }
 
+/// Which build of the steps to run. Checks and tests use the debug build,
+/// which `cargo build` makes quickly; measurements of speed and memory use
+/// the release build, which is what a real service would run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Build {
+    Debug,
+    Release,
+}
+
 /// Where cargo puts the binary of a step package.
-pub fn binary(package: &str) -> PathBuf {
+pub fn binary(package: &str, build: Build) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
+    let folder = match build {
+        Build::Debug => "debug",
+        Build::Release => "release",
+    };
     target
-        .join("debug")
+        .join(folder)
         .join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
 }
 
@@ -35,23 +48,40 @@ pub fn binary(package: &str) -> PathBuf {
 pub fn build() -> anyhow::Result<()> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let result = BUILT.get_or_init(|| {
-        println!("Building the steps (cargo build -p step1 -p step2 -p step3) ...");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build", "--quiet", "-p", "step1", "-p", "step2", "-p", "step3",
-            ])
-            .current_dir(workspace_root())
-            .status();
-        match status {
-            Ok(status) if status.success() => Ok(()),
-            Ok(_) => {
-                Err("building the steps failed: the compiler's messages are above".to_string())
-            }
-            Err(error) => Err(format!("cannot run cargo to build the steps: {error}")),
-        }
+        cargo_build(
+            "the steps",
+            &["build", "-p", "step1", "-p", "step2", "-p", "step3"],
+        )
     });
     result.clone().map_err(anyhow::Error::msg)
+}
+
+/// Builds one step in release mode, as a measurement needs it. The first
+/// time, this compiles every dependency with optimisations, which takes a
+/// minute or two.
+pub fn build_release(package: &str) -> anyhow::Result<()> {
+    let what = format!("{package} in release mode, as a real service would run it");
+    cargo_build(&what, &["build", "--release", "-p", package]).map_err(anyhow::Error::msg)
+}
+
+/// Runs `cargo ARGS --quiet` in the workspace after a progress line that
+/// says what it builds, with the command. The compiler's messages, if any,
+/// go straight to the terminal.
+fn cargo_build(what: &str, args: &[&str]) -> Result<(), String> {
+    println!("Building {what} (cargo {}) ...", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .arg("--quiet")
+        .current_dir(workspace_root())
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(_) => Err(format!(
+            "building {what} failed: the compiler's messages are above"
+        )),
+        Err(error) => Err(format!("cannot run cargo to build {what}: {error}")),
+    }
 }
 
 /// Everything a process printed so far, stdout and stderr as they came.
@@ -134,11 +164,16 @@ pub struct Program {
 }
 
 impl Program {
-    /// The workspace's build of a step package.
+    /// The workspace's debug build of a step package.
     pub fn of(package: &str) -> Program {
+        Program::of_build(package, Build::Debug)
+    }
+
+    /// The workspace's debug or release build of a step package.
+    pub fn of_build(package: &str, build: Build) -> Program {
         Program {
             name: package.to_string(),
-            path: binary(package),
+            path: binary(package, build),
         }
     }
 
@@ -187,7 +222,16 @@ impl Running {
     /// Like `start`, with extra environment variables such as `HOST`.
     #[cfg(test)]
     pub async fn start_with(package: &str, env: &[(&str, &str)]) -> anyhow::Result<Running> {
-        Program::of(package).start(env).await
+        Running::start_build(package, Build::Debug, env).await
+    }
+
+    /// Like `start_with`, from the debug or the release build.
+    pub async fn start_build(
+        package: &str,
+        build: Build,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Running> {
+        Program::of_build(package, build).start(env).await
     }
 
     /// The process id, while the process runs.
@@ -226,7 +270,7 @@ pub async fn run_to_end(
     env: &[(&str, &str)],
     wait: Duration,
 ) -> anyhow::Result<Finished> {
-    let mut command = Command::new(binary(package));
+    let mut command = Command::new(binary(package, Build::Debug));
     command.args(args).env_remove("HOST").env_remove("PORT");
     command.envs(env.iter().copied());
     let (mut child, output, readers) = spawn(command)?;

@@ -44,6 +44,36 @@ pub async fn exchange(port: u16, request: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// Sends `request` as raw bytes and returns the one HTTP answer to it,
+/// complete with its body (`Content-Length`), without waiting for the
+/// server to close: a server that keeps connections alive answers too.
+pub async fn ask(port: u16, request: &[u8]) -> anyhow::Result<HttpAnswer> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .context("cannot connect")?;
+    stream
+        .write_all(request)
+        .await
+        .context("cannot send the request")?;
+    let mut answer = Vec::new();
+    let read_one = async {
+        loop {
+            if let Ok(parsed) = parse_http(&answer) {
+                let length = parsed.header("content-length").unwrap_or("0");
+                if parsed.body.len() >= length.parse().unwrap_or(0) {
+                    return Ok(parsed);
+                }
+            }
+            if stream.read_buf(&mut answer).await? == 0 {
+                return parse_http(&answer);
+            }
+        }
+    };
+    timeout(ANSWER_TIMEOUT, read_one)
+        .await
+        .with_context(|| format!("no complete answer within {ANSWER_TIMEOUT:?}"))?
+}
+
 /// An HTTP answer, split into its parts.
 pub struct HttpAnswer {
     pub status: u16,
@@ -200,4 +230,98 @@ pub fn printable(bytes: &[u8]) -> String {
     } else {
         text
     }
+}
+
+/// A valid upgrade request for `/`, with the sample key of RFC 6455.
+pub fn upgrade_request(port: u16) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// Opens a WebSocket by hand over a plain TCP connection and reads the
+/// 101 and the greeting frame, so that a check can then send any bytes.
+pub async fn greeted_raw(port: u16) -> anyhow::Result<TcpStream> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .context("cannot connect")?;
+    stream.write_all(upgrade_request(port).as_bytes()).await?;
+    let greeting = [&[0x81, GREETING.len() as u8][..], GREETING.as_bytes()].concat();
+    let mut answer = Vec::new();
+    let read = async {
+        while !answer.ends_with(&greeting) {
+            if stream.read_buf(&mut answer).await? == 0 {
+                bail!("the connection ended; got {}", printable(&answer));
+            }
+        }
+        Ok(())
+    };
+    timeout(ANSWER_TIMEOUT, read)
+        .await
+        .context("no 101 and greeting in time")??;
+    ensure!(
+        answer.starts_with(b"HTTP/1.1 101 "),
+        "no 101: {}",
+        printable(&answer)
+    );
+    Ok(stream)
+}
+
+/// One frame as a client sends it: final, with `opcode`, and masked.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        length @ 0..=125 => frame.push(0x80 | length as u8),
+        length @ 126..=65535 => {
+            frame.push(0x80 | 126);
+            frame.extend((length as u16).to_be_bytes());
+        }
+        length => {
+            frame.push(0x80 | 127);
+            frame.extend((length as u64).to_be_bytes());
+        }
+    }
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    frame.extend(mask);
+    frame.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, byte)| byte ^ mask[i % 4]),
+    );
+    frame
+}
+
+/// Reads frames until a close frame, within `ANSWER_TIMEOUT`, and returns
+/// its code and reason. Fails if the connection ends or is reset first.
+pub async fn read_close_frame(stream: &mut TcpStream) -> anyhow::Result<(u16, String)> {
+    let read = async {
+        loop {
+            let mut head = [0; 2];
+            stream
+                .read_exact(&mut head)
+                .await
+                .context("the connection ended or was reset before a close frame")?;
+            ensure!(head[1] & 0x80 == 0, "the server sent a masked frame");
+            let length = match head[1] & 0x7f {
+                126 => usize::from(stream.read_u16().await?),
+                127 => usize::try_from(stream.read_u64().await?)?,
+                length => usize::from(length),
+            };
+            let mut payload = vec![0; length];
+            stream
+                .read_exact(&mut payload)
+                .await
+                .context("the connection ended or was reset inside a frame")?;
+            if head[0] & 0x0f == 0x8 {
+                ensure!(payload.len() >= 2, "a close frame without a code");
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return Ok((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
+            }
+        }
+    };
+    timeout(ANSWER_TIMEOUT, read)
+        .await
+        .context("no close frame in time")?
 }

@@ -14,6 +14,7 @@ mod tests;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -112,4 +113,67 @@ pub async fn ctrl_c_says_going_away(server: &mut Running) -> anyhow::Result<Stri
         "the process exited with {status} after Ctrl+C, not 0"
     );
     Ok("Ctrl+C: the open WebSocket got close 1001 (going away), exit 0".to_string())
+}
+
+/// A rule a client can break, and the close code that must explain it.
+pub struct Broken {
+    pub what: &'static str,
+    /// The frames the client sends after the greeting, masked as a
+    /// client's must be.
+    pub frames: fn() -> Vec<u8>,
+    pub code: u16,
+}
+
+/// The rules both server steps enforce: a message over 64 KiB (1009), and
+/// text that is not UTF-8 followed by more data (1007).
+pub const BROKEN: &[Broken] = &[
+    Broken {
+        what: "a 100,000-byte message",
+        frames: || wire::masked_frame(0x1, &[b'a'; 100_000]),
+        code: 1009,
+    },
+    Broken {
+        what: "text that is not UTF-8, then more data",
+        frames: || {
+            let mut frames = wire::masked_frame(0x1, &[0xff, 0xfe, 0xfd]);
+            frames.extend(wire::masked_frame(0x2, &[0; 20_000]));
+            frames
+        },
+        code: 1007,
+    },
+];
+
+/// A client that breaks a rule hears why: the server's close frame, with
+/// the code RFC 6455 gives, arrives whole although the client was still
+/// sending, and after the client's own close frame the server hangs up
+/// cleanly. Closing with unread bytes would make the system reset the
+/// connection and destroy the close frame, and a browser would report 1006.
+pub async fn broken_rule_is_explained(port: u16, broken: &Broken) -> anyhow::Result<String> {
+    let mut stream = wire::greeted_raw(port).await?;
+    // The server may stop reading at any point: a failed write is fine,
+    // what counts is what it answers.
+    let _ = stream.write_all(&(broken.frames)()).await;
+    let (code, reason) = wire::read_close_frame(&mut stream)
+        .await
+        .with_context(|| format!("{}: no close frame", broken.what))?;
+    ensure!(
+        code == broken.code,
+        "{}: close code {code} ({reason:?}), not {}",
+        broken.what,
+        broken.code
+    );
+    let _ = stream
+        .write_all(&wire::masked_frame(0x8, &code.to_be_bytes()))
+        .await;
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(PROMPTLY, stream.read_to_end(&mut rest)).await;
+    ensure!(
+        matches!(ended, Ok(Ok(_))),
+        "{}: after both close frames the server did not hang up cleanly within {PROMPTLY:?}: {ended:?}",
+        broken.what
+    );
+    Ok(format!(
+        "{} -> close frame {code} ({reason:?}), delivered whole, then a clean hang-up",
+        broken.what
+    ))
 }

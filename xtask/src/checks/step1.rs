@@ -6,7 +6,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{PROMPTLY, Sink, ctrl_c_says_going_away, greets_and_prints, port_taken, start};
+use super::{
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, greets_and_prints,
+    port_taken, start,
+};
 use crate::steps::Output;
 use crate::wire;
 
@@ -139,6 +142,10 @@ pub async fn run(sink: Sink) {
         greets_and_prints(server.port, output).await,
         Some(output),
     );
+    for broken in BROKEN {
+        let result = broken_rule_is_explained(server.port, broken).await;
+        sink.record("step1", result, Some(output));
+    }
     sink.record(
         "step1",
         port_taken("step1", server.port).await,

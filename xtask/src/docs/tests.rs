@@ -231,7 +231,7 @@ fn a_block_missing_in_one_language_fails() {
     // Chapter 4 without the block that shows `fn is_valid_key`.
     let docs = edited(real_docs(), PROTOCOL_KO, |text| {
         let start = text
-            .find("<!-- source: step1-ws-only/src/main.rs fn is_valid_key -->")
+            .find("<!-- source: step1-ws-only/src/handshake.rs fn is_valid_key -->")
             .unwrap();
         let end = start + text[start..].find("```\n\n").unwrap() + 5;
         format!("{}{}", &text[..start], &text[end..])
@@ -239,7 +239,7 @@ fn a_block_missing_in_one_language_fails() {
     let found = problems(check_chapter(&docs, "04-protocol.md", &read_from_disk));
     assert!(found.contains(&format!("{PROTOCOL_KO}:")), "{found}");
     assert!(
-        found.contains("here but `source: step1-ws-only/src/main.rs fn is_valid_key` in docs/en/04-protocol.md:"),
+        found.contains("here but `source: step1-ws-only/src/handshake.rs fn is_valid_key` in docs/en/04-protocol.md:"),
         "{found}"
     );
 }

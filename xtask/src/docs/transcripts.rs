@@ -62,6 +62,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "step2-no-server",
         "cargo run -p step2 with no server running",
     ),
+    (
+        "polling",
+        "cargo xtask polling: the same updates by HTTP polling and by a WebSocket",
+    ),
 ];
 
 /// The port every walkthrough shows.
@@ -102,6 +106,8 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-close" => close().await?,
         "port-in-use" => port_in_use().await?,
         "step2-no-server" => step2_no_server().await?,
+        // Measured in this process: no step runs, so there is no port.
+        "polling" => return crate::polling::transcript().await,
         other => bail!("there is no output scenario `{other}`; known: {}", names()),
     };
     Ok(lines.iter().map(|line| show_port(line, port)).collect())
@@ -534,9 +540,18 @@ fn is_shown_port(digits: &str) -> bool {
     digits == SHOWN_PORT.to_string() || digits == (SHOWN_PORT + 1).to_string()
 }
 
-/// `1.5s`, `250ms`, `10µs` become `<time>`.
+/// `1.5s`, `250ms`, `10µs` become `<time>`, and measured sizes and shares
+/// (`812 B`, `51%`) `<measured>`. The spaces before a figure shrink to one,
+/// since right-aligned columns pad a shorter figure with more of them.
 fn mask_durations(line: &str) -> String {
-    const UNITS: &[&str] = &["ms", "µs", "ns", "s"];
+    const UNITS: &[(&str, &str)] = &[
+        ("ms", "<time>"),
+        ("µs", "<time>"),
+        ("ns", "<time>"),
+        ("s", "<time>"),
+        (" B", "<measured>"),
+        ("%", "<measured>"),
+    ];
     let mut result = String::with_capacity(line.len());
     let mut rest = line;
     while !rest.is_empty() {
@@ -548,13 +563,17 @@ fn mask_durations(line: &str) -> String {
                     .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
                     .len();
             let after = &rest[number..];
-            let unit = UNITS.iter().find(|unit| {
+            let unit = UNITS.iter().find(|(unit, _)| {
                 after
-                    .strip_prefix(**unit)
+                    .strip_prefix(*unit)
                     .is_some_and(|end| !end.starts_with(char::is_alphanumeric))
             });
-            if let Some(unit) = unit {
-                result.push_str("<time>");
+            if let Some((unit, placeholder)) = unit {
+                if result.ends_with(' ') {
+                    result.truncate(result.trim_end_matches(' ').len());
+                    result.push(' ');
+                }
+                result.push_str(placeholder);
                 rest = &after[unit.len()..];
             } else {
                 result.push_str(&rest[..number]);
