@@ -320,3 +320,68 @@ async fn a_miss_is_told_in_korean_too() {
         "not in Korean: {miss:?}"
     );
 }
+
+/// The lines of the course's file that a solution may replace: the ones
+/// the exercise itself changes (a signature that gains a parameter, the
+/// arm that now also answers). Lines are compared without their indent.
+fn replaced_by_the_solution(chapter: u8) -> &'static [&'static str] {
+    match chapter {
+        1 => &["Some(Ok(Message::Text(text))) => println!(\"Received: {text}\"),"],
+        2 => &[],
+        3 => &[
+            "let routes = routes(peer, hosts, shutdown.signal());",
+            "upgrade.accept(move |websocket| handle_websocket(websocket, peer, shutdown))",
+            "async fn handle_websocket(websocket: WebSocket, peer: SocketAddr, shutdown: shutdown::Signal) {",
+            "let why_it_ended = talk(websocket, shutdown).await;",
+            "async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> String {",
+            "Some(Ok(Message::Text(text))) => println!(\"Received: {text}\"),",
+        ],
+        4 => &[
+            "clients.spawn(handle_connection(stream, peer, shutdown.signal()));",
+            "async fn handle_connection(stream: TcpStream, peer: SocketAddr, shutdown: shutdown::Signal) {",
+            "let why_it_ended = talk(websocket, shutdown).await;",
+            "async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> String {",
+        ],
+        5 => &["const socket = new WebSocket(address);"],
+        _ => &[],
+    }
+}
+
+/// Each reference solution is the course's file with the exercise done:
+/// every other line of the course is still there, in order. When a step
+/// changes, this fails until its solutions follow.
+#[test]
+fn every_solution_keeps_the_rest_of_the_course() {
+    for exercise in &EXERCISES {
+        let chapter = exercise.chapter;
+        let allowed = replaced_by_the_solution(chapter);
+        for change in solution(chapter) {
+            let Change::Write { path, text } = change else {
+                unreachable!("solutions are whole files")
+            };
+            let course = std::fs::read_to_string(workspace_root().join(&path)).unwrap();
+            let mut solution_lines = text.lines().map(str::trim);
+            let mut used = Vec::new();
+            for line in course.lines().map(str::trim) {
+                if line.is_empty() {
+                    continue;
+                }
+                if allowed.contains(&line) {
+                    used.push(line);
+                    continue;
+                }
+                assert!(
+                    solution_lines.any(|kept| kept == line),
+                    "exercises/ch{chapter}/{path} lacks the course's line {line:?} (or has it out of \
+                     order): the course changed, so the solution must follow (`diff {path} \
+                     exercises/ch{chapter}/{path}` shows where)"
+                );
+            }
+            assert_eq!(
+                used.len(),
+                allowed.len(),
+                "exercises/ch{chapter}/{path}: the course no longer has all the lines the solution replaces: {allowed:?}"
+            );
+        }
+    }
+}

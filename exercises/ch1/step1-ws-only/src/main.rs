@@ -96,6 +96,9 @@ async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> Strin
     if let Err(error) = websocket.send(Message::text(GREETING)).await {
         return format!("greeting failed: {error}");
     }
+    // A task holds room for the largest state its future can be in. The two
+    // endings are boxed, so they take memory only when they happen, and
+    // each waiting connection stays small (see chapter 4).
     loop {
         tokio::select! {
             message = websocket.next() => match message {
@@ -114,9 +117,13 @@ async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> Strin
                 // tungstenite answers pings and the closing handshake itself.
                 Some(Ok(_)) => {}
                 None => return "closed".to_string(),
-                Some(Err(error)) => return closing::after_error(&mut websocket, error).await,
+                Some(Err(error)) => {
+                    return Box::pin(closing::after_error(&mut websocket, error)).await;
+                }
             },
-            _ = shutdown.changed() => return shutdown::going_away(&mut websocket).await,
+            _ = shutdown.changed() => {
+                return Box::pin(shutdown::going_away(&mut websocket)).await;
+            }
         }
     }
 }

@@ -156,6 +156,9 @@ async fn talk(
     if let Err(error) = websocket.send(Message::text(GREETING)).await {
         return format!("greeting failed: {error}");
     }
+    // A task holds room for the largest state its future can be in. The two
+    // endings are boxed, so they take memory only when they happen, and
+    // each waiting connection stays small (see chapter 4).
     loop {
         tokio::select! {
             message = websocket.next() => match message {
@@ -170,7 +173,9 @@ async fn talk(
                 // tungstenite answers pings and the closing handshake itself.
                 Some(Ok(_)) => {}
                 None => return "closed".to_string(),
-                Some(Err(error)) => return closing::after_error(&mut websocket, error).await,
+                Some(Err(error)) => {
+                    return Box::pin(closing::after_error(&mut websocket, error)).await;
+                }
             },
             // What any connection said, this one's own words included.
             said = heard.recv() => match said {
@@ -185,7 +190,9 @@ async fn talk(
                 }
                 Err(broadcast::error::RecvError::Closed) => return "the chat ended".to_string(),
             },
-            _ = shutdown.changed() => return shutdown::going_away(&mut websocket).await,
+            _ = shutdown.changed() => {
+                return Box::pin(shutdown::going_away(&mut websocket)).await;
+            }
         }
     }
 }

@@ -118,6 +118,9 @@ async fn talk(
     let mut ticks = tokio::time::interval(heartbeat);
     ticks.tick().await; // the first tick comes at once
     let mut answered = true;
+    // A task holds room for the largest state its future can be in. The two
+    // endings are boxed, so they take memory only when they happen, and
+    // each waiting connection stays small (see chapter 4).
     loop {
         tokio::select! {
             _ = ticks.tick() => {
@@ -139,9 +142,13 @@ async fn talk(
                 // tungstenite answers pings and the closing handshake itself.
                 Some(Ok(_)) => {}
                 None => return "closed".to_string(),
-                Some(Err(error)) => return closing::after_error(&mut websocket, error).await,
+                Some(Err(error)) => {
+                    return Box::pin(closing::after_error(&mut websocket, error)).await;
+                }
             },
-            _ = shutdown.changed() => return shutdown::going_away(&mut websocket).await,
+            _ = shutdown.changed() => {
+                return Box::pin(shutdown::going_away(&mut websocket)).await;
+            }
         }
     }
 }
