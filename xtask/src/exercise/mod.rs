@@ -286,20 +286,32 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let verdicts = runtime.block_on(async {
-        let chromium = if chosen.iter().any(|exercise| exercise.browser) {
-            match browser::find() {
-                Ok(program) => Chromium::launch(&program).await.ok(),
-                Err(_) => None,
+        // A missing browser is said by each browser exercise; a browser
+        // that is there but does not start is said once, here.
+        let chromium = match browser::find() {
+            Ok(program) if chosen.iter().any(|exercise| exercise.browser) => {
+                match Chromium::launch(&program).await {
+                    Ok(chromium) => Some(chromium),
+                    Err(error) => {
+                        println!(
+                            "{}",
+                            lang.pick(
+                                format!("✗ Chromium did not start: {error:#}"),
+                                format!("✗ Chromium 이 시작되지 않았습니다: {error:#}"),
+                            )
+                        );
+                        None
+                    }
+                }
             }
-        } else {
-            None
+            _ => None,
         };
         if options.only.is_none() {
             println!(
                 "{}",
                 lang.pick(
-                    "Checking the five exercises against your steps (about 20 s) ...",
-                    "다섯 실습을 여러분의 단계로 확인합니다 (20초쯤 걸립니다) ...",
+                    "Checking the five exercises against your steps (about 15 s) ...",
+                    "다섯 실습을 여러분의 단계로 확인합니다 (15초쯤 걸립니다) ...",
                 )
             );
         }
