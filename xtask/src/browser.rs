@@ -554,10 +554,11 @@ impl Connection {
             if let Some(waiting) = self.answers.lock().unwrap().remove(&id) {
                 let _ = waiting.send(message);
             }
-        } else if let Some(session) = message["sessionId"].as_str()
-            && let Some(page) = self.sessions.lock().unwrap().get(session)
-        {
-            let _ = page.send(message);
+        } else if let Some(session) = message["sessionId"].as_str() {
+            // Nested rather than a let chain, which needs Rust 1.88.
+            if let Some(page) = self.sessions.lock().unwrap().get(session) {
+                let _ = page.send(message);
+            }
         }
     }
 

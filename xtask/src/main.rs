@@ -3,6 +3,8 @@
 //! - `cargo xtask verify` runs every step and checks that it behaves as the
 //!   walkthroughs say. Instructors run it before a class.
 //! - `cargo xtask load` measures a server step under many clients.
+//! - `cargo xtask bytes` shows a WebSocket's first bytes, from a running
+//!   step, as chapter 4 of the walkthroughs reads them.
 //! - `cargo xtask exercise` checks a learner's answers to the chapters'
 //!   exercises, in Korean or English.
 //! - `cargo xtask polling` measures what chapter 0 says polling costs.
@@ -14,6 +16,7 @@
 #[cfg(test)]
 mod abuse;
 mod browser;
+mod bytes;
 mod checks;
 #[cfg(test)]
 mod copies;
@@ -42,6 +45,7 @@ Commands:
                                      run every step and check its behaviour
   exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
+  bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
   polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code
   docs sync                          rewrite their code blocks and outputs from it
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         "verify" => verify::run(rest),
         "exercise" => exercise::run(rest),
         "load" => load::run(rest),
+        "bytes" => bytes::run(rest),
         "polling" => polling::run(rest),
         "docs" => docs::command(rest),
         "help" | "--help" | "-h" => {

@@ -50,7 +50,18 @@ pub fn build() -> anyhow::Result<()> {
     let result = BUILT.get_or_init(|| {
         cargo_build(
             "the steps",
-            &["build", "-p", "step1", "-p", "step2", "-p", "step3"],
+            &[
+                "build",
+                "-p",
+                "step1",
+                "-p",
+                "step2",
+                "-p",
+                "step3",
+                "--bins",
+                "--example",
+                "minimal",
+            ],
         )
     });
     result.clone().map_err(anyhow::Error::msg)
@@ -177,6 +188,19 @@ impl Program {
         }
     }
 
+    /// The workspace's build of an example of a step package, such as
+    /// step 1's `minimal`.
+    pub fn example(name: &str) -> Program {
+        let debug = binary(name, Build::Debug);
+        let folder = debug.parent().expect("a binary is in a folder");
+        Program {
+            name: format!("the example {name}"),
+            path: folder
+                .join("examples")
+                .join(debug.file_name().expect("a file name")),
+        }
+    }
+
     /// Starts it with `PORT=0`, so that the system picks a free port, and
     /// reads the port from the address it prints first. `env` adds or
     /// overrides variables, such as `HOST`, or `PORT` to start it again on
@@ -222,7 +246,7 @@ impl Running {
     /// Like `start`, with extra environment variables such as `HOST`.
     #[cfg(test)]
     pub async fn start_with(package: &str, env: &[(&str, &str)]) -> anyhow::Result<Running> {
-        Running::start_build(package, Build::Debug, env).await
+        Program::of(package).start(env).await
     }
 
     /// Like `start_with`, from the debug or the release build.

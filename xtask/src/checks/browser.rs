@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, ensure};
+use anyhow::{anyhow, bail, ensure};
 
 use super::{GREETING, PROMPTLY, Sink, start};
 use crate::browser::{self, Chromium, Page, Seen};
-use crate::steps::{Output, workspace_root};
+use crate::steps::{Output, Program, workspace_root};
 use crate::tools;
 
+pub mod seen_by_page;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,10 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What Chromium's console says for each request that step 1 refuses.
 pub const REFUSED: &str =
     "Failed to load resource: the server responded with a status of 426 (Upgrade Required)";
+
+/// What Chromium reports when a server closes the connection without any
+/// HTTP answer.
+pub const EMPTY_RESPONSE: &str = "net::ERR_EMPTY_RESPONSE";
 
 /// Runs the browser check of each step, or only of step `only`.
 pub async fn run(sink: Sink, only: Option<u8>) {
@@ -94,6 +99,18 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 sink.record("step3", result, Some(&step3.output));
             }
         },
+        async {
+            if wanted(1) {
+                let result = minimal_example_answers_nothing(chromium).await;
+                sink.record("step1", result, None);
+            }
+        },
+        seen_by_page::run(
+            chromium,
+            sink,
+            step1.as_ref().filter(|_| wanted(1)),
+            step3.as_ref()
+        ),
     );
 }
 
@@ -140,6 +157,24 @@ pub async fn step1_refuses_the_page(chromium: &Chromium, url: &str) -> anyhow::R
     Ok(format!(
         "in the browser: {url} -> 426, and the console shows {REFUSED:?} for / and for /favicon.ico (the tutorial's Error 1 and 2)"
     ))
+}
+
+/// Step 1's first listing, the tutorial's server line for line, asked for
+/// a page: it hangs up without an HTTP answer, and the browser reports an
+/// empty response instead of the tutorial's `426 Upgrade Required`.
+pub async fn minimal_example_answers_nothing(chromium: &Chromium) -> anyhow::Result<String> {
+    let server = Program::example("minimal").start(&[]).await?;
+    let url = page_url(server.port);
+    match chromium.open(&url).await {
+        Err(error) if format!("{error:#}").contains(EMPTY_RESPONSE) => Ok(format!(
+            "in the browser, the example minimal asked for {url}: {EMPTY_RESPONSE}, no HTTP answer"
+        )),
+        Err(error) => Err(error.context(format!("expected {EMPTY_RESPONSE}"))),
+        Ok(page) => bail!(
+            "the browser opened {url} from the example minimal, expected {EMPTY_RESPONSE}; {}",
+            describe(&page.seen)
+        ),
+    }
 }
 
 /// Step 2's page talks to the server: the console and the page show the

@@ -150,9 +150,12 @@ pub const BROKEN: &[Broken] = &[
 /// connection and destroy the close frame, and a browser would report 1006.
 pub async fn broken_rule_is_explained(port: u16, broken: &Broken) -> anyhow::Result<String> {
     let mut stream = wire::greeted_raw(port).await?;
-    // The server may stop reading at any point: a failed write is fine,
-    // what counts is what it answers.
-    let _ = stream.write_all(&(broken.frames)()).await;
+    let sent = stream.write_all(&(broken.frames)()).await;
+    ensure!(
+        sent.is_ok(),
+        "{}: the connection broke while the client was still sending ({sent:?})",
+        broken.what
+    );
     let (code, reason) = wire::read_close_frame(&mut stream)
         .await
         .with_context(|| format!("{}: no close frame", broken.what))?;
@@ -162,9 +165,14 @@ pub async fn broken_rule_is_explained(port: u16, broken: &Broken) -> anyhow::Res
         broken.what,
         broken.code
     );
-    let _ = stream
+    let answered = stream
         .write_all(&wire::masked_frame(0x8, &code.to_be_bytes()))
         .await;
+    ensure!(
+        answered.is_ok(),
+        "{}: the server reset the connection instead of waiting for our close frame ({answered:?})",
+        broken.what
+    );
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(PROMPTLY, stream.read_to_end(&mut rest)).await;
     ensure!(

@@ -10,7 +10,7 @@ use super::{
     BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, greets_and_prints,
     port_taken, start,
 };
-use crate::steps::Output;
+use crate::steps::{Output, Program};
 use crate::wire;
 
 /// A request step 1 must refuse, and the refusal it must send, byte for byte.
@@ -124,7 +124,49 @@ const SAMPLE_ANSWER: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: webs
     Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\
     \x81\x11Hello, WebSocket!";
 
+/// Step 1's first listing, `cargo run -p step1 --example minimal`: the
+/// tutorial's server line for line. It greets and prints like step 1, but
+/// a plain `GET /` gets no HTTP answer at all, where step 1 answers 426.
+pub async fn minimal_example(sink: &Sink) {
+    let program = Program::example("minimal");
+    let server = match program.start(&[]).await {
+        Ok(server) => server,
+        Err(error) => {
+            sink.record(
+                "step1",
+                Err(error.context("the example minimal did not start")),
+                None,
+            );
+            return;
+        }
+    };
+    let output = &server.output;
+    let greets = greets_and_prints(server.port, output).await;
+    let greets = greets.map(|seen| format!("the example minimal: {seen}"));
+    sink.record("step1", greets, Some(output));
+    sink.record("step1", no_http_answer(server.port).await, Some(output));
+}
+
+/// A browser asking the example for a page gets nothing back: tungstenite's
+/// `accept_async` hangs up without an HTTP answer.
+async fn no_http_answer(port: u16) -> anyhow::Result<String> {
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n";
+    let answer = wire::exchange(port, request).await;
+    if let Ok(answer) = &answer {
+        ensure!(
+            answer.is_empty(),
+            "the example minimal answered a plain GET / with {}",
+            wire::printable(answer)
+        );
+    }
+    Ok(
+        "the example minimal: a plain GET / gets no HTTP answer, the connection just ends"
+            .to_string(),
+    )
+}
+
 pub async fn run(sink: Sink) {
+    minimal_example(&sink).await;
     let Some(mut server) = start("step1", &sink).await else {
         return;
     };

@@ -199,7 +199,14 @@ pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::R
         refusal.method
     );
     let answer = wire::ask(port, request.as_bytes()).await?;
-    let body = String::from_utf8_lossy(&answer.body);
+    let mut body = String::from_utf8_lossy(&answer.body).into_owned();
+    if body.len() > 80 && body != refusal.body {
+        body = format!(
+            "{}... ({} bytes)",
+            &body[..body.floor_char_boundary(60)],
+            body.len()
+        );
+    }
     ensure!(
         answer.status == refusal.status && body == refusal.body,
         "{}: expected {} with {:?}, got {:?} with {body:?}",

@@ -1,4 +1,4 @@
-//! The walkthroughs under `docs/`, checked against the code (issue 4).
+//! The walkthroughs under `docs/`, checked against the code.
 //!
 //! Every fenced code block in a chapter has a marker comment right above it,
 //! invisible when the Markdown is rendered:
@@ -626,8 +626,10 @@ pub fn changed_steps(docs: &Docs, read_source: ReadSource) -> Vec<ChangedStep> {
         };
         for page in &docs.pages {
             for block in &page.parsed.blocks {
-                if let Marker::Source(selector) = &block.marker
-                    && step.holds(&shown_file(selector))
+                let Marker::Source(selector) = &block.marker else {
+                    continue;
+                };
+                if step.holds(&shown_file(selector))
                     && compare_source(selector, block, read_source).is_err()
                 {
                     step.differing += 1;

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::bytes::{self, RawConnection, describe_frame, masked_frame, upgrade_request};
 use crate::checks::GREETING;
-use crate::steps::{Output, Running, run_to_end};
+use crate::steps::{Output, Program, Running, run_to_end};
 use crate::wire;
 
 /// The scenarios a block can name in `<!-- output: NAME -->`, and what each
@@ -24,6 +24,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     (
         "step1-session",
         "cargo run -p step1; a page connects and says hello; Ctrl+C",
+    ),
+    (
+        "minimal-session",
+        "cargo run -p step1 --example minimal; a page connects and says hello",
     ),
     (
         "step1-curl",
@@ -46,8 +50,8 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "cargo run -p step3; a browser loads the page, which connects; Ctrl+C",
     ),
     (
-        "step1-handshake",
-        "the opening handshake with the RFC 6455 sample key, byte by byte",
+        "xtask-bytes",
+        "cargo xtask bytes while step 1 runs: the handshake and the first frames, byte by byte",
     ),
     ("step1-ping", "a masked ping sent to step 1, and its pong"),
     (
@@ -80,17 +84,12 @@ const QUIET: Duration = Duration::from_millis(300);
 /// What step 2 may take for its two requests and its round trip.
 const STEP2_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The key of RFC 6455, section 1.3, whose accept value the RFC gives.
-const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// The masking key of the RFC's own examples (section 5.7).
-const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
 /// Runs the scenario `name` and returns what a learner would see.
 pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
     let (lines, port) = match name {
         "step1-session" => session("step1").await?,
         "step3-session" => session("step3").await?,
+        "minimal-session" => minimal_session().await?,
         "step1-curl" => curl_step1().await?,
         "step1-during-step2" => step2_against("step1")
             .await
@@ -101,7 +100,7 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step2-against-step3" => step2_against("step3")
             .await
             .map(|run| (run.step2, run.port))?,
-        "step1-handshake" => handshake().await?,
+        "xtask-bytes" => xtask_bytes().await?,
         "step1-ping" => ping().await?,
         "step1-close" => close().await?,
         "port-in-use" => port_in_use().await?,
@@ -151,6 +150,22 @@ async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
     let mut lines = server.output.lines();
     lines.insert(before_ctrl_c.min(lines.len()), "^C".to_string());
     Ok((command(&format!("cargo run -p {package}"), lines), port))
+}
+
+/// Step 1's first listing run by hand: a page connects and says hello.
+async fn minimal_session() -> anyhow::Result<(Vec<String>, u16)> {
+    let server = Program::example("minimal").start(&[]).await?;
+    let port = server.port;
+    let mut socket = wire::greeted(port, PROMPTLY).await?;
+    socket.send(Message::text(GREETING)).await?;
+    let received = format!("Received: {GREETING}");
+    server
+        .output
+        .wait_for(0, PROMPTLY, |line| line == received)
+        .await;
+    settle(&server.output).await;
+    let lines = server.output.lines();
+    Ok((command("cargo run -p step1 --example minimal", lines), port))
 }
 
 /// What `curl -i` prints for step 1's answer to the request curl sends.
@@ -221,33 +236,23 @@ async fn step2_no_server() -> anyhow::Result<(Vec<String>, u16)> {
     Ok((command("cargo run -p step2", run.output.lines()), port))
 }
 
-/// The opening handshake and the greeting, every byte shown: `>` is what
-/// the client sends, `<` what step 1 answers.
-async fn handshake() -> anyhow::Result<(Vec<String>, u16)> {
+/// `cargo xtask bytes` in a second terminal while step 1 runs.
+async fn xtask_bytes() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let port = server.port;
-    let request = upgrade_request(port);
-    let mut connection = RawConnection::open(port, &request).await?;
-    let mut lines: Vec<String> = request
-        .split_inclusive("\r\n")
-        .map(|line| format!("> {}", line.replace("\r\n", "\\r\\n")))
-        .collect();
-    lines.extend(
-        connection
-            .head
-            .split_inclusive("\r\n")
-            .map(|line| format!("< {}", line.replace("\r\n", "\\r\\n"))),
-    );
-    let greeting = connection.frame().await?;
-    lines.extend(describe_frame('<', &greeting));
-    Ok((lines, port))
+    let mut lines = Vec::new();
+    bytes::show(&format!("localhost:{}", server.port), &mut lines).await?;
+    Ok((command("cargo xtask bytes", lines), server.port))
 }
 
 /// A ping from the client, masked as every client frame must be, and the
 /// pong step 1 answers with.
 async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let mut connection = RawConnection::open(server.port, &upgrade_request(server.port)).await?;
+    let mut connection = RawConnection::open(
+        &address(server.port),
+        &upgrade_request(&address(server.port)),
+    )
+    .await?;
     connection.frame().await.context("no greeting")?;
     let ping = masked_frame(0x9, b"tick");
     connection.stream.write_all(&ping).await?;
@@ -260,201 +265,20 @@ async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
 /// The frame an open connection receives when step 1 gets Ctrl+C.
 async fn close() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let mut connection = RawConnection::open(server.port, &upgrade_request(server.port)).await?;
+    let mut connection = RawConnection::open(
+        &address(server.port),
+        &upgrade_request(&address(server.port)),
+    )
+    .await?;
     connection.frame().await.context("no greeting")?;
     server.interrupt()?;
     let close = connection.frame().await.context("no close frame")?;
     Ok((describe_frame('<', &close), server.port))
 }
 
-fn upgrade_request(port: u16) -> String {
-    format!(
-        "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
-
-/// A WebSocket read byte by byte, without a library in between.
-struct RawConnection {
-    stream: TcpStream,
-    /// The server's answer to the upgrade request, up to its blank line.
-    head: String,
-    /// Bytes read but not used yet.
-    unread: Vec<u8>,
-}
-
-impl RawConnection {
-    async fn open(port: u16, request: &str) -> anyhow::Result<RawConnection> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut connection = RawConnection {
-            stream,
-            head: String::new(),
-            unread: Vec::new(),
-        };
-        let end = loop {
-            if let Some(at) = connection.unread.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            connection.read_more().await?;
-        };
-        let rest = connection.unread.split_off(end);
-        connection.head = String::from_utf8_lossy(&connection.unread).into_owned();
-        connection.unread = rest;
-        Ok(connection)
-    }
-
-    async fn read_more(&mut self) -> anyhow::Result<()> {
-        let mut chunk = [0; 1024];
-        let read = timeout(PROMPTLY, self.stream.read(&mut chunk))
-            .await
-            .context("the server sent nothing more in time")??;
-        ensure!(read > 0, "the server closed the connection");
-        self.unread.extend_from_slice(&chunk[..read]);
-        Ok(())
-    }
-
-    /// The next whole frame, header and payload.
-    async fn frame(&mut self) -> anyhow::Result<Vec<u8>> {
-        loop {
-            if let Some(length) = frame_length(&self.unread) {
-                let rest = self.unread.split_off(length);
-                return Ok(std::mem::replace(&mut self.unread, rest));
-            }
-            self.read_more().await?;
-        }
-    }
-}
-
-/// A client frame (FIN set) with the sample masking key.
-fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126, "short frames only");
-    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&SAMPLE_MASK);
-    frame.extend(mask(payload, SAMPLE_MASK));
-    frame
-}
-
-/// Masking and unmasking are the same XOR with the key, byte by byte.
-fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    payload
-        .iter()
-        .zip(key.iter().cycle())
-        .map(|(byte, k)| byte ^ k)
-        .collect()
-}
-
-/// The parts of a frame header (RFC 6455, section 5.2).
-struct FrameHeader {
-    fin: bool,
-    opcode: u8,
-    mask: Option<[u8; 4]>,
-    payload_length: usize,
-    /// The header's length in bytes, masking key included.
-    length: usize,
-}
-
-fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
-    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
-    let (payload_length, mut length) = match second & 0x7f {
-        126 => (
-            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        short => (short as usize, 2),
-    };
-    let mask = if second & 0x80 != 0 {
-        let key = bytes.get(length..length + 4)?.try_into().ok()?;
-        length += 4;
-        Some(key)
-    } else {
-        None
-    };
-    Some(FrameHeader {
-        fin: first & 0x80 != 0,
-        opcode: first & 0x0f,
-        mask,
-        payload_length,
-        length,
-    })
-}
-
-/// The length of the first frame in `bytes`, once all of it is there.
-fn frame_length(bytes: &[u8]) -> Option<usize> {
-    let header = parse_header(bytes)?;
-    let total = header.length + header.payload_length;
-    (bytes.len() >= total).then_some(total)
-}
-
-/// A frame as hex, one line per part, each with what it means.
-pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
-    let Some(header) = parse_header(frame) else {
-        return vec![format!("{direction} {} (not a whole frame)", hex(frame))];
-    };
-    let kind = match header.opcode {
-        0x0 => "continuation",
-        0x1 => "text",
-        0x2 => "binary",
-        0x8 => "close",
-        0x9 => "ping",
-        0xa => "pong",
-        _ => "reserved opcode",
-    };
-    let fin = if header.fin { "FIN" } else { "not FIN" };
-    let masked = if header.mask.is_some() {
-        "masked"
-    } else {
-        "not masked"
-    };
-    let size_bytes = header.length - if header.mask.is_some() { 4 } else { 0 };
-    let mut parts = vec![(
-        frame[..size_bytes].to_vec(),
-        format!(
-            "{fin}, {kind}, {masked}, payload {} bytes",
-            header.payload_length
-        ),
-    )];
-    let mut payload = frame[header.length..].to_vec();
-    if let Some(key) = header.mask {
-        parts.push((key.to_vec(), "masking key".to_string()));
-        let clear = mask(&payload, key);
-        parts.push((
-            payload.clone(),
-            format!("payload, masked ({:?} unmasked)", text(&clear)),
-        ));
-        payload = Vec::new();
-    }
-    if header.opcode == 0x8 && payload.len() >= 2 {
-        let code = u16::from_be_bytes([payload[0], payload[1]]);
-        parts.push((payload[..2].to_vec(), format!("close code {code}")));
-        payload.drain(..2);
-    }
-    if !payload.is_empty() {
-        let about = format!("{:?}", text(&payload));
-        parts.push((payload, about));
-    }
-    let width = parts
-        .iter()
-        .map(|(bytes, _)| bytes.len() * 3)
-        .max()
-        .unwrap_or(0);
-    parts
-        .iter()
-        .map(|(bytes, about)| format!("{direction} {:<width$} {about}", hex(bytes)))
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let pairs: Vec<String> = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    pairs.join(" ")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Where the scenarios' raw connections go: the address a learner uses.
+fn address(port: u16) -> String {
+    format!("localhost:{port}")
 }
 
 /// `$ command`, then what it printed.

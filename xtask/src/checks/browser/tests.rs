@@ -109,6 +109,7 @@ async fn the_checks_pass_on_the_real_steps() {
         subjects.push(outcome.subject);
     }
     subjects.sort();
+    subjects.dedup();
     assert_eq!(subjects, ["step1", "step2", "step3"]);
 }
 

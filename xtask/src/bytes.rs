@@ -1,0 +1,449 @@
+//! `cargo xtask bytes`: a WebSocket's first bytes, shown one by one.
+//!
+//! Chapter 4 of the walkthroughs reads the opening handshake and the frames
+//! byte by byte; this command lets a learner see the same bytes come from
+//! the step running on their own machine. It speaks WebSocket by hand, with
+//! no library in between: it writes the upgrade request, reads the answer up
+//! to its blank line, and cuts the frames that follow at the lengths their
+//! headers give (RFC 6455, section 5.2). It then closes the connection
+//! politely, with a masked close frame as every client frame must be.
+//!
+//! The walkthroughs' own byte listings (`docs::transcripts`) are made with
+//! the same `RawConnection` and `describe_frame`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::wire::ANSWER_TIMEOUT;
+
+/// Where a step listens unless told otherwise.
+const DEFAULT_ADDRESS: &str = "localhost:8080";
+
+/// The key of RFC 6455, section 1.3, whose accept value the RFC gives, so
+/// that a reader can check the server's answer against the RFC.
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The masking key of the RFC's own examples (section 5.7).
+pub const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Close code 1000, normal closure.
+const NORMAL_CLOSURE: u16 = 1000;
+
+/// `cargo xtask bytes [ADDRESS]`.
+pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let address = match args {
+        [] => DEFAULT_ADDRESS.to_string(),
+        [address] => parse_address(address)?,
+        _ => bail!("`cargo xtask bytes` takes one address at most, such as 8081 or localhost:8081"),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut lines = Vec::new();
+    let result = runtime.block_on(show(&address, &mut lines));
+    for line in &lines {
+        println!("{line}");
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// `8081`, `localhost:8081`, `127.0.0.1:8081`, `[::1]:8081` or
+/// `ws://localhost:8081/` as `host:port`.
+fn parse_address(given: &str) -> anyhow::Result<String> {
+    if let Ok(port) = given.parse::<u16>() {
+        return Ok(format!("localhost:{port}"));
+    }
+    let without_scheme = given.strip_prefix("ws://").unwrap_or(given);
+    let host_and_port = without_scheme.split('/').next().unwrap_or_default();
+    let port = host_and_port
+        .rsplit_once(':')
+        .and_then(|(host, port)| (!host.is_empty()).then_some(port)?.parse::<u16>().ok());
+    match port {
+        Some(_) => Ok(host_and_port.to_string()),
+        None => bail!(
+            "`{given}` is not a port or HOST:PORT: try `cargo xtask bytes 8081` or `cargo xtask bytes localhost:8081`"
+        ),
+    }
+}
+
+/// Opens a WebSocket to `address` (`host:port`) by hand and adds to
+/// `lines` every byte sent and received: the upgrade request, the answer,
+/// the first frame, and the closing handshake. On an error, `lines` holds
+/// what was seen until then.
+pub async fn show(address: &str, lines: &mut Vec<String>) -> anyhow::Result<()> {
+    lines.push(format!(
+        "Talking WebSocket by hand to {address}: > is what this command sends, < what the server answers."
+    ));
+    let request = upgrade_request(address);
+    let mut connection = RawConnection::open(address, &request).await?;
+    lines.extend(head_lines('>', &request));
+    lines.extend(head_lines('<', &connection.head));
+    let status_line = connection.head.lines().next().unwrap_or_default();
+    ensure!(
+        status_line.starts_with("HTTP/1.1 101 "),
+        "{address} answered `{status_line}`, not `HTTP/1.1 101 Switching Protocols`: \
+         is step 1 running there? Start it with `cargo run -p step1`"
+    );
+
+    let first = connection
+        .frame()
+        .await
+        .context("no first frame after the handshake")?;
+    lines.extend(describe_frame('<', &first));
+
+    let close = masked_frame(0x8, &NORMAL_CLOSURE.to_be_bytes());
+    connection
+        .stream
+        .write_all(&close)
+        .await
+        .context("cannot send the close frame")?;
+    lines.extend(describe_frame('>', &close));
+    // The server answers with a close frame of its own; frames it sent
+    // before reading ours (there are none from step 1) would come first.
+    loop {
+        let frame = connection
+            .frame()
+            .await
+            .context("no close frame in answer to ours")?;
+        lines.extend(describe_frame('<', &frame));
+        if parse_header(&frame).is_some_and(|header| header.opcode == 0x8) {
+            return Ok(());
+        }
+    }
+}
+
+/// The upgrade request a client sends to `address`, with the RFC's key.
+pub fn upgrade_request(address: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// An HTTP head, one line per header line, with its `\r\n` made visible.
+pub fn head_lines(direction: char, head: &str) -> Vec<String> {
+    head.split_inclusive("\r\n")
+        .map(|line| format!("{direction} {}", line.replace("\r\n", "\\r\\n")))
+        .collect()
+}
+
+/// A WebSocket read byte by byte, without a library in between.
+pub struct RawConnection {
+    pub stream: TcpStream,
+    /// The server's answer to the upgrade request, up to its blank line.
+    pub head: String,
+    /// Bytes read but not used yet.
+    unread: Vec<u8>,
+}
+
+impl RawConnection {
+    /// Connects to `address` (`host:port`), sends `request` and reads the
+    /// answer's head.
+    pub async fn open(address: &str, request: &str) -> anyhow::Result<RawConnection> {
+        let stream = match TcpStream::connect(address).await {
+            Ok(stream) => stream,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => bail!(
+                "nothing is listening on {address}: start step 1 first \
+                 (cargo run -p step1 in another terminal), then run this again"
+            ),
+            Err(error) => return Err(error).context(format!("cannot connect to {address}")),
+        };
+        let mut connection = RawConnection {
+            stream,
+            head: String::new(),
+            unread: Vec::new(),
+        };
+        connection
+            .stream
+            .write_all(request.as_bytes())
+            .await
+            .context("cannot send the upgrade request")?;
+        let end = loop {
+            if let Some(at) = connection.unread.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            connection
+                .read_more()
+                .await
+                .context("no complete answer to the upgrade request")?;
+        };
+        let rest = connection.unread.split_off(end);
+        connection.head = String::from_utf8_lossy(&connection.unread).into_owned();
+        connection.unread = rest;
+        Ok(connection)
+    }
+
+    async fn read_more(&mut self) -> anyhow::Result<()> {
+        let mut chunk = [0; 1024];
+        let read = timeout(ANSWER_TIMEOUT, self.stream.read(&mut chunk))
+            .await
+            .with_context(|| format!("the server sent nothing more within {ANSWER_TIMEOUT:?}"))??;
+        ensure!(read > 0, "the server closed the connection");
+        self.unread.extend_from_slice(&chunk[..read]);
+        Ok(())
+    }
+
+    /// The next whole frame, header and payload.
+    pub async fn frame(&mut self) -> anyhow::Result<Vec<u8>> {
+        loop {
+            if let Some(length) = frame_length(&self.unread) {
+                let rest = self.unread.split_off(length);
+                return Ok(std::mem::replace(&mut self.unread, rest));
+            }
+            self.read_more().await?;
+        }
+    }
+}
+
+/// A client frame (FIN set) with the sample masking key.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&SAMPLE_MASK);
+    frame.extend(mask(payload, SAMPLE_MASK));
+    frame
+}
+
+/// Masking and unmasking are the same XOR with the key, byte by byte.
+fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    payload
+        .iter()
+        .zip(key.iter().cycle())
+        .map(|(byte, k)| byte ^ k)
+        .collect()
+}
+
+/// The parts of a frame header (RFC 6455, section 5.2).
+struct FrameHeader {
+    fin: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload_length: usize,
+    /// The header's length in bytes, masking key included.
+    length: usize,
+}
+
+fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (payload_length, mut length) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        short => (short as usize, 2),
+    };
+    let mask = if second & 0x80 != 0 {
+        let key = bytes.get(length..length + 4)?.try_into().ok()?;
+        length += 4;
+        Some(key)
+    } else {
+        None
+    };
+    Some(FrameHeader {
+        fin: first & 0x80 != 0,
+        opcode: first & 0x0f,
+        mask,
+        payload_length,
+        length,
+    })
+}
+
+/// The length of the first frame in `bytes`, once all of it is there.
+fn frame_length(bytes: &[u8]) -> Option<usize> {
+    let header = parse_header(bytes)?;
+    let total = header.length + header.payload_length;
+    (bytes.len() >= total).then_some(total)
+}
+
+/// A frame as hex, one line per part, each with what it means.
+pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
+    let Some(header) = parse_header(frame) else {
+        return vec![format!("{direction} {} (not a whole frame)", hex(frame))];
+    };
+    let kind = match header.opcode {
+        0x0 => "continuation",
+        0x1 => "text",
+        0x2 => "binary",
+        0x8 => "close",
+        0x9 => "ping",
+        0xa => "pong",
+        _ => "reserved opcode",
+    };
+    let fin = if header.fin { "FIN" } else { "not FIN" };
+    let masked = if header.mask.is_some() {
+        "masked"
+    } else {
+        "not masked"
+    };
+    let size_bytes = header.length - if header.mask.is_some() { 4 } else { 0 };
+    let mut parts = vec![(
+        frame[..size_bytes].to_vec(),
+        format!(
+            "{fin}, {kind}, {masked}, payload {} bytes",
+            header.payload_length
+        ),
+    )];
+    let mut payload = frame[header.length..].to_vec();
+    if let Some(key) = header.mask {
+        parts.push((key.to_vec(), "masking key".to_string()));
+        let clear = mask(&payload, key);
+        let meaning = match close_code(header.opcode, &clear) {
+            Some(code) => format!("close code {code}"),
+            None => format!("{:?}", text(&clear)),
+        };
+        parts.push((
+            payload.clone(),
+            format!("payload, masked ({meaning} unmasked)"),
+        ));
+        payload = Vec::new();
+    }
+    if let Some(code) = close_code(header.opcode, &payload) {
+        parts.push((payload[..2].to_vec(), format!("close code {code}")));
+        payload.drain(..2);
+    }
+    if !payload.is_empty() {
+        let about = format!("{:?}", text(&payload));
+        parts.push((payload, about));
+    }
+    let width = parts
+        .iter()
+        .map(|(bytes, _)| bytes.len() * 3)
+        .max()
+        .unwrap_or(0);
+    parts
+        .iter()
+        .map(|(bytes, about)| format!("{direction} {:<width$} {about}", hex(bytes)))
+        .collect()
+}
+
+/// The code a close frame's (unmasked) payload starts with, if it has one.
+fn close_code(opcode: u8, payload: &[u8]) -> Option<u16> {
+    match payload {
+        [high, low, ..] if opcode == 0x8 => Some(u16::from_be_bytes([*high, *low])),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    pairs.join(" ")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::{self, Running};
+
+    #[test]
+    fn addresses_are_a_port_or_host_and_port() {
+        assert_eq!(parse_address("8081").unwrap(), "localhost:8081");
+        assert_eq!(parse_address("127.0.0.1:8081").unwrap(), "127.0.0.1:8081");
+        assert_eq!(parse_address("[::1]:8081").unwrap(), "[::1]:8081");
+        assert_eq!(
+            parse_address("ws://localhost:8081/").unwrap(),
+            "localhost:8081"
+        );
+        let problem = parse_address("localhost").unwrap_err().to_string();
+        assert!(problem.contains("cargo xtask bytes 8081"), "{problem}");
+    }
+
+    /// Against the real step 1: the request, the 101 with the RFC's accept
+    /// value, the greeting as `81 11`, and a closing handshake with 1000.
+    #[tokio::test]
+    async fn shows_the_handshake_the_greeting_and_the_close() {
+        steps::build().unwrap();
+        let server = Running::start("step1").await.unwrap();
+        let mut lines = Vec::new();
+        show(&format!("localhost:{}", server.port), &mut lines)
+            .await
+            .unwrap();
+        let has = |start: &str| lines.iter().any(|line| line.starts_with(start));
+        assert!(has("> GET / HTTP/1.1\\r\\n"), "{lines:#?}");
+        assert!(
+            has("< HTTP/1.1 101 Switching Protocols\\r\\n"),
+            "{lines:#?}"
+        );
+        assert!(
+            has("< Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\\r\\n"),
+            "{lines:#?}"
+        );
+        assert!(has("< 81 11 "), "{lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("< ") && line.ends_with("\"Hello, WebSocket!\"")),
+            "{lines:#?}"
+        );
+        assert!(
+            has("> 88 82 ") && lines.last().unwrap().ends_with("close code 1000"),
+            "{lines:#?}"
+        );
+        let closed = server
+            .output
+            .wait_for(0, crate::wire::PROMPTLY, |line| {
+                line.starts_with("Disconnected:") && line.contains("closed")
+            })
+            .await;
+        assert!(closed.is_some(), "{:?}", server.output.lines());
+    }
+
+    /// With nothing listening, the error names the address and the way to
+    /// start step 1.
+    #[tokio::test]
+    async fn nothing_listening_says_how_to_start_step1() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut lines = Vec::new();
+        let problem = show(&format!("127.0.0.1:{port}"), &mut lines)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            problem.contains(&format!("nothing is listening on 127.0.0.1:{port}"))
+                && problem.contains("cargo run -p step1"),
+            "{problem}"
+        );
+    }
+
+    /// A server that is not a WebSocket server (step 1 asked without the
+    /// upgrade would answer 426; here a plain answer) is named as such.
+    #[tokio::test]
+    async fn a_server_that_does_not_upgrade_is_named() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+            let _ = stream.write_all(answer.as_bytes()).await;
+        });
+        let mut lines = Vec::new();
+        let problem = show(&format!("127.0.0.1:{port}"), &mut lines)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            problem.contains("answered `HTTP/1.1 200 OK`")
+                && problem.contains("cargo run -p step1"),
+            "{problem}"
+        );
+        assert!(
+            lines.contains(&"< HTTP/1.1 200 OK\\r\\n".to_string()),
+            "{lines:#?}"
+        );
+    }
+}
