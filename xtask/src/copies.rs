@@ -21,17 +21,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use tokio::process::Command;
 
+use crate::course::STEP_FOLDERS;
 use crate::steps::{Program, workspace_root};
 
-/// Each step package and its folder in the workspace.
-pub const STEP_FOLDERS: [(&str, &str); 3] = [
-    ("step1", "step1-ws-only"),
-    ("step2", "step2-html-client"),
-    ("step3", "step3-combined"),
-];
-
 /// The folder of a step package: `step1` gives `step1-ws-only`.
-pub fn folder_of(package: &str) -> anyhow::Result<&'static str> {
+fn folder_of(package: &str) -> anyhow::Result<&'static str> {
     STEP_FOLDERS
         .iter()
         .find(|(name, _)| *name == package)

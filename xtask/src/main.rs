@@ -20,6 +20,7 @@ mod bytes;
 mod checks;
 #[cfg(test)]
 mod copies;
+mod course;
 mod crowd;
 mod docs;
 mod exercise;

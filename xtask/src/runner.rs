@@ -8,7 +8,8 @@
 //! group and every group named before it are complete, so that the report
 //! reads in the course's order however the checks interleave.
 //!
-//! Every word the runner prints is in [`text`] at the end of this file.
+//! Every word the runner prints is in [`text`] at the end of this file, in
+//! English and Korean.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::lang::Lang;
 use crate::steps::Output;
 
 /// What one check found.
@@ -142,23 +144,27 @@ impl Counts {
 /// in that order; the last line counts every check under `title`
 /// (`verify: 44 passed, 0 failed`). The exit status is 1 when a check
 /// failed, 130 when interrupted with Ctrl+C.
-pub fn run(title: &str, plan_groups: impl FnOnce(&mut Plan)) -> anyhow::Result<ExitCode> {
+pub fn run(
+    title: &str,
+    lang: Lang,
+    plan_groups: impl FnOnce(&mut Plan),
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(async {
         let mut plan = Plan { groups: Vec::new() };
         plan_groups(&mut plan);
-        println!("{}", text::checking(plan.groups.len()));
+        println!("{}", text::checking(plan.groups.len(), lang));
 
         // Ctrl+C reaches the steps and Chromium through the terminal too.
         // Catching it here, rather than dying at once, lets the unfinished
         // checks clean up (Chromium's temporary profile is deleted) when
         // the runtime drops them on the way out.
         tokio::select! {
-            total = report(plan, |line| println!("{line}")) => {
+            total = report(plan, lang, |line| println!("{line}")) => {
                 println!();
-                println!("{}", text::finished(started.elapsed().as_secs_f64()));
-                println!("{}", text::total(title, total));
+                println!("{}", text::finished(started.elapsed().as_secs_f64(), lang));
+                println!("{}", text::total(title, total, lang));
                 if total.failed == 0 {
                     ExitCode::SUCCESS
                 } else {
@@ -166,7 +172,7 @@ pub fn run(title: &str, plan_groups: impl FnOnce(&mut Plan)) -> anyhow::Result<E
                 }
             }
             _ = tokio::signal::ctrl_c() => {
-                println!("{}", text::interrupted(title));
+                println!("{}", text::interrupted(title, lang));
                 ExitCode::from(130)
             }
         }
@@ -178,7 +184,7 @@ pub fn run(title: &str, plan_groups: impl FnOnce(&mut Plan)) -> anyhow::Result<E
 /// the count of all. Awaiting the groups one after the other prints each
 /// as soon as it and all before it are complete, while the later ones
 /// keep running.
-async fn report(plan: Plan, mut print: impl FnMut(String)) -> Counts {
+async fn report(plan: Plan, lang: Lang, mut print: impl FnMut(String)) -> Counts {
     let mut total = Counts::default();
     for (heading, collecting) in plan.groups {
         let outcomes = match collecting.await {
@@ -193,8 +199,8 @@ async fn report(plan: Plan, mut print: impl FnMut(String)) -> Counts {
         };
         let counts = Counts::of(&outcomes);
         print(String::new());
-        print(text::heading(heading, counts));
-        for line in check_lines(&outcomes) {
+        print(text::heading(heading, counts, lang));
+        for line in check_lines(&outcomes, lang) {
             print(line);
         }
         total.add(counts);
@@ -205,7 +211,7 @@ async fn report(plan: Plan, mut print: impl FnMut(String)) -> Counts {
 /// One line per check, and under a failure the last lines the process
 /// printed. The subject is shown only in a group that holds more than one
 /// (the browser group checks every step).
-fn check_lines(outcomes: &[Outcome]) -> Vec<String> {
+fn check_lines(outcomes: &[Outcome], lang: Lang) -> Vec<String> {
     let mixed = outcomes
         .iter()
         .any(|outcome| outcome.subject != outcomes[0].subject);
@@ -221,75 +227,122 @@ fn check_lines(outcomes: &[Outcome]) -> Vec<String> {
             Verdict::Failed { problem, output } => {
                 lines.push(format!("✗ {subject}{problem}"));
                 if !output.is_empty() {
-                    lines.push(format!("    {}", text::PROCESS_PRINTED));
+                    lines.push(format!("    {}", text::process_printed(lang)));
                     for line in output.iter().rev().take(30).rev() {
                         lines.push(format!("    | {line}"));
                     }
                 }
             }
-            Verdict::Skipped(why) => lines.push(format!("- {subject}{}", text::skipped(why))),
+            Verdict::Skipped(why) => {
+                lines.push(format!("- {subject}{}", text::skipped(why, lang)));
+            }
         }
     }
     lines
 }
 
 /// Every word the runner prints, and the headings of the groups, in one
-/// place so that they can be said in another language.
+/// place, in English and Korean (`--lang`, or the locale: see `lang`).
 pub mod text {
     use super::Counts;
+    use crate::lang::Lang;
 
     /// The groups of `cargo xtask verify`, in the course's order.
-    pub const STEP1: &str = "Step 1, the WebSocket-only server";
-    pub const STEP2: &str = "Step 2, the page and the program that plays the browser";
-    pub const STEP3: &str = "Step 3, page and WebSocket on one port";
-    pub const BROWSER: &str = "In a real browser (headless Chromium)";
-    pub const DOCS: &str = "The walkthroughs in docs/";
+    pub fn step1(lang: Lang) -> &'static str {
+        lang.pick(
+            "Step 1, the WebSocket-only server",
+            "1단계: 웹소켓 전용 서버",
+        )
+    }
+
+    pub fn step2(lang: Lang) -> &'static str {
+        lang.pick(
+            "Step 2, the page and the program that plays the browser",
+            "2단계: 웹 페이지와 브라우저 흉내를 내는 프로그램",
+        )
+    }
+
+    pub fn step3(lang: Lang) -> &'static str {
+        lang.pick(
+            "Step 3, page and WebSocket on one port",
+            "3단계: 페이지와 웹소켓을 한 포트에서",
+        )
+    }
+
+    pub fn browser(lang: Lang) -> &'static str {
+        lang.pick(
+            "In a real browser (headless Chromium)",
+            "실제 브라우저에서 (헤드리스 Chromium)",
+        )
+    }
+
+    pub fn docs(lang: Lang) -> &'static str {
+        lang.pick("The walkthroughs in docs/", "docs/ 의 설명서")
+    }
 
     /// Above the output of a process, under a failed check.
-    pub const PROCESS_PRINTED: &str = "what the process printed:";
+    pub fn process_printed(lang: Lang) -> &'static str {
+        lang.pick("what the process printed:", "프로세스가 출력한 내용:")
+    }
 
     /// The progress line before the first group is complete.
-    pub fn checking(groups: usize) -> String {
-        match groups {
-            1 => "Running the checks ...".to_string(),
-            many => format!(
+    pub fn checking(groups: usize, lang: Lang) -> String {
+        match (groups, lang) {
+            (1, Lang::En) => "Running the checks ...".to_string(),
+            (1, Lang::Ko) => "확인을 실행합니다 ...".to_string(),
+            (many, Lang::En) => format!(
                 "Running {many} groups of checks side by side; each is printed once it and those above it are done ..."
+            ),
+            (many, Lang::Ko) => format!(
+                "확인 묶음 {many}개를 함께 실행합니다. 각 묶음은 자신과 그 위의 묶음이 모두 끝나면 출력됩니다 ..."
             ),
         }
     }
 
-    pub fn heading(heading: &str, counts: Counts) -> String {
-        format!("{heading}: {}", numbers(counts))
+    pub fn heading(heading: &str, counts: Counts, lang: Lang) -> String {
+        format!("{heading}: {}", numbers(counts, lang))
     }
 
-    pub fn skipped(why: &str) -> String {
-        format!("skipped: {why}")
+    pub fn skipped(why: &str, lang: Lang) -> String {
+        lang.pick(format!("skipped: {why}"), format!("건너뜀: {why}"))
     }
 
     pub fn group_stopped(why: &str) -> String {
         format!("these checks stopped before they finished: {why}")
     }
 
-    pub fn finished(seconds: f64) -> String {
-        format!("Finished in {seconds:.1} s")
+    pub fn finished(seconds: f64, lang: Lang) -> String {
+        lang.pick(
+            format!("Finished in {seconds:.1} s"),
+            format!("{seconds:.1}초 만에 끝났습니다"),
+        )
     }
 
     /// The last line: `verify: 44 passed, 0 failed`.
-    pub fn total(title: &str, counts: Counts) -> String {
-        format!("{title}: {}", numbers(counts))
+    pub fn total(title: &str, counts: Counts, lang: Lang) -> String {
+        format!("{title}: {}", numbers(counts, lang))
     }
 
-    pub fn interrupted(title: &str) -> String {
-        format!("{title}: interrupted (Ctrl+C)")
+    pub fn interrupted(title: &str, lang: Lang) -> String {
+        lang.pick(
+            format!("{title}: interrupted (Ctrl+C)"),
+            format!("{title}: 중단되었습니다 (Ctrl+C)"),
+        )
     }
 
     /// `12 passed, 0 failed`, and the skipped ones when there are any.
-    fn numbers(counts: Counts) -> String {
-        let mut numbers = format!("{} passed, {} failed", counts.passed, counts.failed);
-        if counts.skipped > 0 {
-            numbers += &format!(", {} skipped", counts.skipped);
+    fn numbers(counts: Counts, lang: Lang) -> String {
+        let Counts {
+            passed,
+            failed,
+            skipped,
+        } = counts;
+        match (lang, skipped) {
+            (Lang::En, 0) => format!("{passed} passed, {failed} failed"),
+            (Lang::En, _) => format!("{passed} passed, {failed} failed, {skipped} skipped"),
+            (Lang::Ko, 0) => format!("통과 {passed}, 실패 {failed}"),
+            (Lang::Ko, _) => format!("통과 {passed}, 실패 {failed}, 건너뜀 {skipped}"),
         }
-        numbers
     }
 }
 
@@ -316,7 +369,7 @@ mod tests {
             });
         }
         let mut printed = Vec::new();
-        let total = report(plan, |line| printed.push(line)).await;
+        let total = report(plan, Lang::En, |line| printed.push(line)).await;
         let checks: Vec<&str> = printed
             .iter()
             .filter(|line| line.starts_with('✓'))
@@ -345,7 +398,7 @@ mod tests {
             );
         });
         let mut printed_first = Some(printed_first);
-        let reporting = report(plan, |line| {
+        let reporting = report(plan, Lang::En, |line| {
             if line == "✓ quick" {
                 printed_first.take().map(|sender| sender.send(()));
             }
@@ -368,7 +421,7 @@ mod tests {
         });
         plan.group("panicking", |_sink| async { panic!("a bug in a check") });
         let mut printed = Vec::new();
-        let total = report(plan, |line| printed.push(line)).await;
+        let total = report(plan, Lang::En, |line| printed.push(line)).await;
         let failing = [
             "failing: 0 passed, 1 failed, 1 skipped",
             "✗ no greeting",
@@ -384,5 +437,28 @@ mod tests {
             "{printed:?}"
         );
         assert_eq!((total.passed, total.failed, total.skipped), (0, 2, 1));
+    }
+
+    #[tokio::test]
+    async fn the_runner_speaks_korean_when_asked() {
+        let mut plan = new_plan();
+        plan.group(text::step1(Lang::Ko), |sink| async move {
+            sink.record("step1", Ok("인사".to_string()), None);
+            sink.skip("step1", "브라우저 없음".to_string());
+        });
+        let mut printed = Vec::new();
+        report(plan, Lang::Ko, |line| printed.push(line)).await;
+        assert_eq!(
+            printed[1..],
+            [
+                "1단계: 웹소켓 전용 서버: 통과 1, 실패 0, 건너뜀 1",
+                "✓ 인사",
+                "- 건너뜀: 브라우저 없음",
+            ]
+        );
+        assert_eq!(
+            text::total("verify", Counts::default(), Lang::Ko),
+            "verify: 통과 0, 실패 0"
+        );
     }
 }

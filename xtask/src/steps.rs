@@ -175,11 +175,16 @@ pub struct Program {
 }
 
 impl Program {
-    /// The workspace's build of a step package.
+    /// The workspace's debug build of a step package.
     pub fn of(package: &str) -> Program {
+        Program::of_build(package, Build::Debug)
+    }
+
+    /// The workspace's debug or release build of a step package.
+    pub fn of_build(package: &str, build: Build) -> Program {
         Program {
             name: package.to_string(),
-            path: binary(package, Build::Debug),
+            path: binary(package, build),
         }
     }
 
@@ -250,11 +255,7 @@ impl Running {
         build: Build,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Running> {
-        let program = Program {
-            name: package.to_string(),
-            path: binary(package, build),
-        };
-        program.start(env).await
+        Program::of_build(package, build).start(env).await
     }
 
     /// The process id, while the process runs.

@@ -2,12 +2,14 @@
 //! on a free port, and checks what it does over real sockets.
 //!
 //! The steps are checked side by side (see `runner`), and printed in the
-//! course's order: step 1, step 2, step 3, the browser, the docs.
+//! course's order: step 1, step 2, step 3, the browser, the docs. With
+//! `--lang ko` (or a Korean locale) the runner's own words are Korean.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 
+use crate::lang::Lang;
 use crate::runner::{self, text};
 use crate::{checks, docs, steps};
 
@@ -15,12 +17,15 @@ struct Options {
     /// Only this step, when `--step N` is given.
     step: Option<u8>,
     browser: bool,
+    lang: Lang,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut args = args.to_vec();
     let mut options = Options {
         step: None,
         browser: true,
+        lang: Lang::take_from(&mut args)?,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -34,7 +39,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "--no-browser" => options.browser = false,
             other => bail!(
-                "unknown option `{other}` (try `cargo xtask verify --step 1` or `--no-browser`)"
+                "unknown option `{other}` (try `cargo xtask verify --step 1`, `--no-browser` or `--lang ko`)"
             ),
         }
     }
@@ -45,22 +50,25 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let wanted = |step: u8| options.step.is_none_or(|only| only == step);
     steps::build()?;
-    runner::run("verify", |plan| {
+    let lang = options.lang;
+    runner::run("verify", lang, |plan| {
         if wanted(1) {
-            plan.group(text::STEP1, checks::step1::run);
+            plan.group(text::step1(lang), checks::step1::run);
         }
         if wanted(2) {
-            plan.group(text::STEP2, checks::step2::run);
+            plan.group(text::step2(lang), checks::step2::run);
         }
         if wanted(3) {
-            plan.group(text::STEP3, checks::step3::run);
+            plan.group(text::step3(lang), checks::step3::run);
         }
         if options.browser {
             let only = options.step;
-            plan.group(text::BROWSER, move |sink| checks::browser::run(sink, only));
+            plan.group(text::browser(lang), move |sink| {
+                checks::browser::run(sink, only)
+            });
         }
         if options.step.is_none() {
-            plan.group(text::DOCS, docs::run);
+            plan.group(text::docs(lang), move |sink| docs::run(sink, lang));
         }
     })
 }

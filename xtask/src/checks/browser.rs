@@ -178,7 +178,9 @@ pub async fn minimal_example_answers_nothing(chromium: &Chromium) -> anyhow::Res
 }
 
 /// Step 2's page talks to the server: the console and the page show the
-/// greeting, and the server prints what the page sent.
+/// greeting, and the server prints what the page sent. Then a message
+/// typed into the text box is sent with Enter, and another with the Send
+/// button: the page lists each as sent and the server prints each.
 pub async fn step2_page_talks(
     chromium: &Chromium,
     url: &str,
@@ -186,8 +188,52 @@ pub async fn step2_page_talks(
 ) -> anyhow::Result<String> {
     let mut page = chromium.open(url).await?;
     let lines = hears_the_greeting(&mut page, server).await?;
+    let typed = types_and_sends(&mut page, server).await?;
     Ok(format!(
-        "in the browser, the page from disk shows {lines:?}; the server printed \"Received: {GREETING}\""
+        "in the browser, the page from disk shows {lines:?}; the server printed \"Received: {GREETING}\"; {typed}"
+    ))
+}
+
+/// Types a message into the page's text box and presses Enter, then types
+/// another and clicks Send, as a learner does: each is listed on the page
+/// and in the console as `Sent: ...`, the box is emptied, and the server
+/// prints `Received: ...`.
+async fn types_and_sends(page: &mut Page, server: &Output) -> anyhow::Result<String> {
+    let mut done = Vec::new();
+    for (text, how) in [("typed, then Enter", "Enter"), ("typed, then Send", "Send")] {
+        page.type_into("#message", text).await?;
+        if how == "Enter" {
+            page.press_enter().await?;
+        } else {
+            page.click("#send button").await?;
+        }
+        let sent = format!("Sent: {text}");
+        let listed = page
+            .wait_until(PROMPTLY, |seen| seen.console_has(&sent))
+            .await;
+        let lines = page.texts("#log li").await?;
+        ensure!(
+            listed && lines.contains(&sent),
+            "after typing {text:?} and {how}, the page does not list {sent:?}: it shows {lines:?}"
+        );
+        let left = page
+            .evaluate("document.querySelector('#message').value")
+            .await?;
+        ensure!(
+            left == "",
+            "after {how}, the text box still holds {left}: it should be empty for the next message"
+        );
+        let received = format!("Received: {text}");
+        let printed = server.wait_for(0, PROMPTLY, |line| line == received).await;
+        ensure!(
+            printed.is_some(),
+            "the page lists {sent:?}, but the server did not print {received:?}"
+        );
+        done.push(format!("{text:?} ({how})"));
+    }
+    Ok(format!(
+        "typed into the text box, {} reached the server",
+        done.join(" and ")
     ))
 }
 

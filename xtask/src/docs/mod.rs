@@ -31,10 +31,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use crate::course::{self, WayBack};
+use crate::lang::Lang;
 use crate::runner::{self, Sink};
 use crate::steps::{self, workspace_root};
 use markdown::{Block, Marker, Parsed};
 use regions::Selector;
+#[cfg(test)]
+pub(crate) use transcripts::comparable;
 
 /// The walkthrough languages, one folder each under `docs/`.
 pub const LANGUAGES: [&str; 2] = ["en", "ko"];
@@ -254,7 +258,20 @@ fn resolve(folder: &str, target: &str) -> String {
 
 /// One chapter in both languages: the same headings, blocks and commands,
 /// every block marked, and every source block equal to its source.
+#[cfg(test)]
 pub fn check_chapter(docs: &Docs, chapter: &str, read_source: ReadSource) -> Outcome {
+    check_chapter_except(docs, chapter, read_source, &|_| false)
+}
+
+/// Like `check_chapter`, but blocks that show a file for which `left_out`
+/// holds are not compared with it (that file's step differs from the
+/// course, and says so in a line of its own).
+pub fn check_chapter_except(
+    docs: &Docs,
+    chapter: &str,
+    read_source: ReadSource,
+    left_out: &dyn Fn(&str) -> bool,
+) -> Outcome {
     let pages: Vec<&Page> = LANGUAGES
         .iter()
         .filter_map(|language| docs.page(&format!("docs/{language}/{chapter}")))
@@ -266,6 +283,9 @@ pub fn check_chapter(docs: &Docs, chapter: &str, read_source: ReadSource) -> Out
             match &block.marker {
                 Marker::Source(selector) => {
                     sources += 1;
+                    if left_out(&shown_file(selector)) {
+                        continue;
+                    }
                     if let Err(what) = compare_source(selector, block, read_source) {
                         problems.push(Problem {
                             at: page.at(block.line),
@@ -487,7 +507,13 @@ pub fn check_output(docs: &Docs, scenario: &str, run: &anyhow::Result<Vec<String
 
 /// The verify group: the layout, each chapter, then each output scenario.
 /// Expects the steps to be built.
-pub async fn run(sink: Sink) {
+///
+/// A step whose code differs from what the chapters show (a learner doing
+/// an exercise, or a change not synced yet) gets one line that says so and
+/// how to go back, instead of a failure for every block that shows it: its
+/// blocks, and the outputs of the scenarios that run it, are left out, and
+/// everything else is checked as usual.
+pub async fn run(sink: Sink, lang: Lang) {
     let root = workspace_root();
     let docs = match Docs::load(root) {
         Ok(docs) => docs,
@@ -495,11 +521,30 @@ pub async fn run(sink: Sink) {
     };
     let exists = |path: &str| root.join(path).exists();
     sink.record(SUBJECT, into_result(check_layout(&docs, &exists)), None);
+
+    let changed = changed_steps(&docs, &read_from_disk);
+    let left_out = |file: &str| changed.iter().any(|step| step.holds(file));
+    let runs_changed = |scenario: &str| changed.iter().any(|step| step.runs_in(scenario));
+    for step in &changed {
+        let outputs = docs
+            .outputs()
+            .keys()
+            .filter(|scenario| step.runs_in(scenario))
+            .count();
+        sink.record(
+            SUBJECT,
+            Err(anyhow::anyhow!("{}", step.describe(outputs, lang))),
+            None,
+        );
+    }
     for chapter in docs.all_chapters() {
-        let outcome = check_chapter(&docs, chapter, &read_from_disk);
+        let outcome = check_chapter_except(&docs, chapter, &read_from_disk, &left_out);
         sink.record(SUBJECT, into_result(outcome), None);
     }
     for scenario in docs.outputs().keys() {
+        if runs_changed(scenario) {
+            continue;
+        }
         let real = transcripts::run(scenario).await;
         sink.record(
             SUBJECT,
@@ -507,6 +552,95 @@ pub async fn run(sink: Sink) {
             None,
         );
     }
+}
+
+/// The file a source marker shows: `step1-ws-only/src/main.rs fn talk`
+/// shows `step1-ws-only/src/main.rs`.
+fn shown_file(selector: &str) -> String {
+    Selector::parse(selector).map_or_else(|_| selector.to_string(), |parsed| parsed.file)
+}
+
+/// A step folder whose code differs from what the chapters show.
+pub struct ChangedStep {
+    pub folder: &'static str,
+    /// How many blocks show its code and differ from it.
+    pub differing: usize,
+}
+
+impl ChangedStep {
+    fn holds(&self, file: &str) -> bool {
+        file.strip_prefix(self.folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Whether a scenario runs a program that this folder changes. A
+    /// scenario is named for the steps it runs (`step2-against-step3`);
+    /// one that names none may run any.
+    fn runs_in(&self, scenario: &str) -> bool {
+        let named: Vec<&str> = course::STEP_FOLDERS
+            .iter()
+            .map(|(package, _)| *package)
+            .filter(|package| scenario.contains(package))
+            .collect();
+        named.is_empty()
+            || course::packages_using(self.folder)
+                .iter()
+                .any(|package| named.contains(package))
+    }
+
+    /// The one line that stands for all the blocks and outputs left out.
+    fn describe(&self, outputs: usize, lang: Lang) -> String {
+        let folder = self.folder;
+        let differing = self.differing;
+        let way_back = match WayBack::of(folder) {
+            WayBack::Command(command) => lang.pick(
+                format!("Changed it for an exercise? `{command}` goes back."),
+                format!("실습 때문에 고쳤다면 `{command}` 로 되돌릴 수 있습니다."),
+            ),
+            other => other.sentence(folder, lang) + ".",
+        };
+        lang.pick(
+            format!(
+                "{folder} differs from the course: {differing} code block(s) in the chapters \
+                 show other code, so its blocks and {outputs} output(s) of runs that use it are \
+                 not compared. {way_back} Meant for the course? Run `cargo xtask docs sync`."
+            ),
+            format!(
+                "{folder} 가 강의와 다릅니다. 장들의 코드 블록 {differing}개가 지금과 다른 코드를 \
+                 보여 주므로, 이 폴더의 블록과 이 폴더를 쓰는 실행 결과 {outputs}개는 비교하지 \
+                 않았습니다. {way_back} 강의 자체를 고친 것이라면 `cargo xtask docs sync` 를 \
+                 실행하세요."
+            ),
+        )
+    }
+}
+
+/// The step folders with at least one source block that no longer matches
+/// the code.
+pub fn changed_steps(docs: &Docs, read_source: ReadSource) -> Vec<ChangedStep> {
+    let mut changed = Vec::new();
+    for (_, folder) in course::STEP_FOLDERS {
+        let mut step = ChangedStep {
+            folder,
+            differing: 0,
+        };
+        for page in &docs.pages {
+            for block in &page.parsed.blocks {
+                let Marker::Source(selector) = &block.marker else {
+                    continue;
+                };
+                if step.holds(&shown_file(selector))
+                    && compare_source(selector, block, read_source).is_err()
+                {
+                    step.differing += 1;
+                }
+            }
+        }
+        if step.differing > 0 {
+            changed.push(step);
+        }
+    }
+    changed
 }
 
 /// The pages whose blocks differ from the code or from real runs, rewritten:
@@ -583,7 +717,10 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
     };
     if !sync {
         steps::build()?;
-        return runner::run("docs", |plan| plan.group(runner::text::DOCS, run));
+        let lang = Lang::from_env();
+        return runner::run("docs", lang, |plan| {
+            plan.group(runner::text::docs(lang), move |sink| run(sink, lang))
+        });
     }
     steps::build()?;
     let runtime = tokio::runtime::Runtime::new()?;

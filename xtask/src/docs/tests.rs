@@ -400,3 +400,69 @@ fn an_unknown_item_or_word_is_explained() {
         "{wrong}"
     );
 }
+
+/// A learner's answer to chapter 1's exercise: step 1 differs from every
+/// block that shows `talk`. The docs group names the step once, leaves its
+/// blocks out, and still finds a drift elsewhere (here: in step 3).
+#[test]
+fn a_step_changed_for_an_exercise_is_one_line_and_the_rest_is_still_checked() {
+    let solution = "exercises/ch1/step1-ws-only/src/main.rs";
+    let learner = |path: &str| {
+        if path == "step1-ws-only/src/main.rs" {
+            read_from_disk(solution)
+        } else if path == "step3-combined/src/main.rs" {
+            let text = read_from_disk(path)?;
+            Ok(text.replace("include_str!(\"../../", "include_str!(\"../../../"))
+        } else {
+            read_from_disk(path)
+        }
+    };
+    let docs = real_docs();
+    let changed = changed_steps(&docs, &learner);
+    let folders: Vec<&str> = changed.iter().map(|step| step.folder).collect();
+    assert_eq!(folders, ["step1-ws-only", "step3-combined"]);
+    assert!(changed[0].differing >= 2, "both languages show talk");
+
+    // Only step 3 changed, as in a course change not synced yet: step 1's
+    // blocks are compared and pass, step 3's are left out.
+    let step3_changed = |path: &str| {
+        let text = read_from_disk(path)?;
+        Ok(text.replace("include_str!(\"../../", "include_str!(\"../../../"))
+    };
+    let changed = changed_steps(&docs, &step3_changed);
+    let folders: Vec<&str> = changed.iter().map(|step| step.folder).collect();
+    assert_eq!(folders, ["step3-combined"]);
+
+    let left_out = |file: &str| file.starts_with("step1-ws-only/");
+    let chapter1 = "01-step1-websocket-server.md";
+    let outcome = check_chapter_except(&docs, chapter1, &learner, &left_out);
+    assert!(outcome.is_ok(), "{}", problems(outcome));
+    let outcome = check_chapter_except(&docs, chapter1, &learner, &|_| false);
+    let found = problems(outcome);
+    assert!(
+        found.contains("step1-ws-only/src/main.rs fn talk"),
+        "without leaving step 1 out, its blocks differ from the learner's talk: {found}"
+    );
+
+    let step1 = ChangedStep {
+        folder: "step1-ws-only",
+        differing: 2,
+    };
+    assert!(step1.runs_in("step1-session") && step1.runs_in("step2-against-step1"));
+    assert!(!step1.runs_in("step2-against-step3") && !step1.runs_in("step3-session"));
+    assert!(
+        step1.runs_in("port-in-use"),
+        "a scenario that names no step may run any"
+    );
+    let page = ChangedStep {
+        folder: "step2-html-client",
+        differing: 1,
+    };
+    assert!(page.runs_in("step3-session"), "step 3 serves the page");
+    let line = step1.describe(3, Lang::En);
+    assert!(
+        line.contains("step1-ws-only differs from the course") && line.contains("3 output(s)"),
+        "{line}"
+    );
+    assert!(step1.describe(3, Lang::Ko).contains("강의와 다릅니다"));
+}

@@ -516,13 +516,11 @@ pub async fn heartbeat(program: &Program, lang: Lang) -> Checked {
     reading.abort();
     Ok(lang.pick(
         format!(
-            "with HEARTBEAT_SECS={seconds}: the client that never answered got {} ping(s) and was dropped after {:.1} s, the server said {why:?}; the answering client got {pinged} pings and stayed",
-            silent_seen.pings,
+            "with HEARTBEAT_SECS={seconds}: the client that never answered was pinged and dropped after {:.1}s, and the server said {why:?}; the client that answered was pinged every second and stayed",
             dropped_after.as_secs_f64()
         ),
         format!(
-            "HEARTBEAT_SECS={seconds} 에서: 답하지 않는 클라이언트는 ping {} 번 뒤 {:.1} 초 만에 끊겼고 서버는 {why:?} 라고 출력했습니다. 답하는 클라이언트는 ping {pinged} 번을 받고 연결을 유지했습니다",
-            silent_seen.pings,
+            "HEARTBEAT_SECS={seconds} 에서: 답하지 않는 클라이언트는 ping 을 받고 {:.1}s 뒤에 끊겼고, 서버는 {why:?} 라고 출력했습니다. 답하는 클라이언트는 1초마다 ping 을 받으며 연결을 유지했습니다",
             dropped_after.as_secs_f64()
         ),
     ))

@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use crate::browser::{self, Chromium};
+use crate::course::WayBack;
 use crate::lang::Lang;
 use crate::steps::{self, Program, workspace_root};
 
@@ -90,7 +91,7 @@ pub const EXERCISES: [Exercise; 5] = [
         package: "step1",
         title: (
             "numbered clients: step 1 prints `Client #3 connected` for its third WebSocket client",
-            "손님 번호: 1단계가 세 번째 웹소켓 클라이언트에게 `Client #3 connected`를 출력한다",
+            "클라이언트 번호: 1단계가 세 번째 웹소켓 클라이언트에게 `Client #3 connected`를 출력한다",
         ),
         changes: "step1-ws-only",
         hint: (
@@ -113,11 +114,13 @@ pub const EXERCISES: [Exercise; 5] = [
         changes: "step3-combined",
         hint: (
             "step3-combined/src/main.rs: one tokio::sync::broadcast channel made in fn run and \
-             handed to fn routes; in fn talk, send each text into it instead of only printing, and \
-             add a select! arm that passes on what the channel's receiver gets",
+             handed through fn routes and fn handle_websocket to fn talk; in fn talk, send each \
+             text into it as well as printing it, and add a select! arm that sends the client \
+             what the channel's receiver gets",
             "step3-combined/src/main.rs: fn run 에서 tokio::sync::broadcast 채널을 하나 만들어 \
-             fn routes 에 넘기세요. fn talk 에서는 받은 텍스트를 출력만 하지 말고 채널에 보내고, \
-             채널의 수신 쪽이 받은 것을 클라이언트에게 전하는 select! 갈래를 하나 더 둡니다",
+             fn routes 와 fn handle_websocket 을 거쳐 fn talk 까지 넘기세요. fn talk 에서는 받은 \
+             텍스트를 출력하면서 채널에도 보내고, 채널의 수신 쪽이 받은 것을 클라이언트에게 \
+             보내는 select! 갈래를 하나 더 둡니다",
         ),
         browser: true,
     },
@@ -130,14 +133,16 @@ pub const EXERCISES: [Exercise; 5] = [
         ),
         changes: "step1-ws-only",
         hint: (
-            "step1-ws-only/src/main.rs, fn talk: a tokio::time::interval of HEARTBEAT_SECS seconds \
-             (5 when unset) as another select! arm that sends Message::Ping; a Message::Pong arm \
-             that notes the answer; at the next tick without an answer, return a reason that \
-             says so (\"no pong within 5s\"), which the Disconnected: line prints",
-            "step1-ws-only/src/main.rs 의 fn talk: HEARTBEAT_SECS 초(없으면 5초)짜리 \
-             tokio::time::interval 을 select! 갈래로 추가해 Message::Ping 을 보내고, Message::Pong \
-             갈래에서 답이 왔음을 기록하세요. 다음 틱까지 답이 없으면 그 사실을 담은 이유 \
-             (\"no pong within 5s\")를 돌려주면 Disconnected: 줄에 출력됩니다",
+            "step1-ws-only/src/main.rs, fn talk: a tokio::time::interval of HEARTBEAT_SECS \
+             seconds (read once in fn run, 5 when unset, handed down through fn handle_connection) \
+             as another select! arm that sends Message::Ping; a Message::Pong arm that notes the \
+             answer; at the next tick without an answer, return a reason that says so \
+             (\"no pong within 5s\"), which the Disconnected: line prints",
+            "step1-ws-only/src/main.rs 의 fn talk: HEARTBEAT_SECS 초(fn run 에서 한 번 읽고, 없으면 \
+             5초, fn handle_connection 을 거쳐 넘깁니다)짜리 tokio::time::interval 을 select! 갈래로 \
+             추가해 Message::Ping 을 보내고, Message::Pong 갈래에서 답이 왔음을 기록하세요. 다음 \
+             틱까지 답이 없으면 그 사실을 담은 이유(\"no pong within 5s\")를 돌려주면 \
+             Disconnected: 줄에 출력됩니다",
         ),
         browser: false,
     },
@@ -198,14 +203,15 @@ pub async fn check(
 ) -> Verdict {
     let browser = match (exercise.browser, chromium) {
         (true, None) => {
-            return Verdict::Unchecked(lang.pick(
-                format!("this check needs a browser: {}", browser::INSTALL_HINT),
-                format!(
-                    "이 확인에는 브라우저가 필요합니다. Chromium 을 설치하거나(Debian/Ubuntu: \
-                     `sudo apt-get install -y chromium`) CHROME 에 Chrome 경로를 지정하세요 ({})",
-                    browser::INSTALL_HINT
+            return Verdict::Unchecked(
+                lang.pick(
+                    format!("this check needs a browser: {}", browser::INSTALL_HINT),
+                    "이 확인에는 브라우저가 필요합니다. Chromium 을 설치하거나 \
+                 (Debian/Ubuntu: `sudo apt-get install -y chromium`) CHROME 에 Chrome 이나 \
+                 Chromium 프로그램의 경로를 지정하세요"
+                        .to_string(),
                 ),
-            ));
+            );
         }
         (_, chromium) => chromium,
     };
@@ -264,13 +270,6 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .filter(|exercise| options.only.is_none_or(|only| only == exercise.chapter))
         .collect();
 
-    println!(
-        "{}",
-        lang.pick(
-            "Building the steps from your files ...",
-            "여러분의 파일로 단계들을 빌드합니다 ...",
-        )
-    );
     if let Err(error) = steps::build() {
         println!(
             "{}",
@@ -287,20 +286,32 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let verdicts = runtime.block_on(async {
-        let chromium = if chosen.iter().any(|exercise| exercise.browser) {
-            match browser::find() {
-                Ok(program) => Chromium::launch(&program).await.ok(),
-                Err(_) => None,
+        // A missing browser is said by each browser exercise; a browser
+        // that is there but does not start is said once, here.
+        let chromium = match browser::find() {
+            Ok(program) if chosen.iter().any(|exercise| exercise.browser) => {
+                match Chromium::launch(&program).await {
+                    Ok(chromium) => Some(chromium),
+                    Err(error) => {
+                        println!(
+                            "{}",
+                            lang.pick(
+                                format!("✗ Chromium did not start: {error:#}"),
+                                format!("✗ Chromium 이 시작되지 않았습니다: {error:#}"),
+                            )
+                        );
+                        None
+                    }
+                }
             }
-        } else {
-            None
+            _ => None,
         };
         if options.only.is_none() {
             println!(
                 "{}",
                 lang.pick(
-                    "Checking the five exercises against your steps (about 20 s) ...",
-                    "다섯 실습을 여러분의 단계로 확인합니다 (20초쯤 걸립니다) ...",
+                    "Checking the five exercises against your steps (about 15 s) ...",
+                    "다섯 실습을 여러분의 단계로 확인합니다 (15초쯤 걸립니다) ...",
                 )
             );
         }
@@ -309,7 +320,11 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             let program = Program::of(exercise.package);
             let verdict = check(exercise, &program, chromium.as_ref(), lang).await;
             match options.only {
-                Some(_) => print_details(exercise, &verdict, lang),
+                Some(_) => {
+                    for line in details(exercise, &verdict, lang) {
+                        println!("{line}");
+                    }
+                }
                 None => print_line(exercise, &verdict, lang),
             }
             verdicts.push(verdict);
@@ -390,85 +405,37 @@ fn print_line(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
 }
 
 /// The whole story of one exercise: what it saw, or expected, saw and hint.
-fn print_details(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
+pub fn details(exercise: &Exercise, verdict: &Verdict, lang: Lang) -> Vec<String> {
     let number = exercise.chapter;
     let title = exercise.title(lang);
-    println!(
-        "{}",
-        lang.pick(
-            format!("Exercise {number} (chapter {number}): {title}"),
-            format!("실습 {number} ({number}장): {title}"),
-        )
-    );
+    let mut lines = vec![lang.pick(
+        format!("Exercise {number} (chapter {number}): {title}"),
+        format!("실습 {number} ({number}장): {title}"),
+    )];
     match verdict {
-        Verdict::Done(seen) => println!("✓ {seen}"),
+        Verdict::Done(seen) => lines.push(format!("✓ {seen}")),
         Verdict::NotYet(miss) => {
             let hint = miss.hint.as_deref().unwrap_or(exercise.hint(lang));
-            println!("✗ {}", lang.pick("not yet", "아직입니다"));
-            println!(
-                "  {} {}",
-                lang.pick("expected:", "기대한 것:"),
-                miss.expected
+            lines.push(format!("✗ {}", lang.pick("not yet", "아직입니다")));
+            let [expected, saw, hint_label] = lang.pick(
+                ["expected:", "saw:     ", "hint:    "],
+                ["기대한 것:", "본 것:    ", "힌트:     "],
             );
-            println!("  {} {}", lang.pick("saw:     ", "본 것:    "), miss.saw);
-            println!("  {} {hint}", lang.pick("hint:    ", "힌트:     "));
+            lines.push(format!("  {expected} {}", miss.expected));
+            lines.push(format!("  {saw} {}", miss.saw));
+            lines.push(format!("  {hint_label} {hint}"));
         }
-        Verdict::Unchecked(why) => println!("- {why}"),
+        Verdict::Unchecked(why) => lines.push(format!("- {why}")),
     }
+    lines
 }
 
 /// Prints how to go back to the course's version of what `exercise`
-/// changes: always when `always`, otherwise only when git says that it
-/// differs from the last commit.
+/// changes: always when `always`, otherwise only when git has a change.
 fn print_way_back(exercise: &Exercise, lang: Lang, always: bool) {
     let path = exercise.changes;
-    match git_changed(path) {
-        Some(true) => println!(
-            "{}",
-            lang.pick(
-                format!("To go back to the course's {path}: git checkout HEAD -- {path}"),
-                format!("강의의 원래 {path} 로 되돌리려면: git checkout HEAD -- {path}"),
-            )
-        ),
-        Some(false) if always => println!(
-            "{}",
-            lang.pick(
-                format!("{path} is as the last commit has it (git checkout HEAD -- {path} restores it after a change)."),
-                format!("{path} 는 마지막 커밋과 같습니다 (고친 뒤 되돌리려면 git checkout HEAD -- {path})."),
-            )
-        ),
-        Some(false) => {}
-        None if always => println!("{}", way_back_without_git(path, lang)),
-        None => {}
+    let way_back = WayBack::of(path);
+    if always || matches!(way_back, WayBack::Command(_)) {
+        println!("{}", way_back.sentence(path, lang));
     }
-}
-
-/// Whether `path` differs from the last commit, or `None` when the
-/// workspace is not a git checkout (or git is not installed).
-pub fn git_changed(path: &str) -> Option<bool> {
-    let output = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--", path])
-        .current_dir(workspace_root())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    Some(!output.stdout.is_empty())
-}
-
-/// What going back takes when there is no git to ask.
-pub fn way_back_without_git(path: &str, lang: Lang) -> String {
-    lang.pick(
-        format!(
-            "This folder is not a git checkout, so no command here can restore the course's {path}: \
-             get a fresh copy of the course the way you got this one and copy its {path} over yours \
-             (or clone the course with git, and `git checkout HEAD -- {path}` does it from then on)."
-        ),
-        format!(
-            "이 폴더는 git 저장소가 아니라서 강의의 원래 {path} 를 되살리는 명령이 없습니다. \
-             이 강의를 받았던 방법으로 새로 받아 그 안의 {path} 를 여러분의 것 위에 복사하세요 \
-             (git 으로 받아 두면 그다음부터는 `git checkout HEAD -- {path}` 한 줄이면 됩니다)."
-        ),
-    )
 }

@@ -3,13 +3,16 @@
 //! that names the file to change, the reference solution in `exercises/`
 //! passes, and near misses (the solution with one thing wrong) fail.
 //!
-//! The browser exercises need Chromium, as the other browser tests do.
+//! The browser exercises need Chromium: where it is missing they say so in
+//! one line and pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail.
 
 use std::path::Path;
 use std::time::Instant;
 
 use super::*;
 use crate::copies::{self, Change};
+use crate::docs;
+use crate::tools;
 
 fn exercise(chapter: u8) -> &'static Exercise {
     EXERCISES
@@ -43,14 +46,16 @@ fn solution(chapter: u8) -> Vec<Change> {
     changes
 }
 
-async fn chromium_if_needed(exercise: &Exercise) -> Option<Chromium> {
+/// Chromium for a browser exercise: `Some(None)` when none is needed,
+/// `None` when the test is skipped for want of one (see `tools`).
+async fn chromium_if_needed(exercise: &Exercise) -> Option<Option<Chromium>> {
     if !exercise.browser {
-        return None;
+        return Some(None);
     }
-    let program = browser::find().unwrap_or_else(|why| {
-        panic!("the browser exercises need Chromium (CI installs it): {why}")
-    });
-    Some(Chromium::launch(&program).await.expect("Chromium starts"))
+    let program = tools::require_or_skip("Chromium", browser::find())?;
+    Some(Some(
+        Chromium::launch(&program).await.expect("Chromium starts"),
+    ))
 }
 
 /// Builds a copy of the exercise's step with `changes`, runs the check, and
@@ -103,7 +108,9 @@ fn assert_not_yet(exercise: &Exercise, what: &str, verdict: Verdict, lang: Lang)
 /// miss (the solution with one edit) fails.
 async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
     let exercise = exercise(chapter);
-    let chromium = chromium_if_needed(exercise).await;
+    let Some(chromium) = chromium_if_needed(exercise).await else {
+        return;
+    };
     let chromium = chromium.as_ref();
     let lang = Lang::En;
 
@@ -129,6 +136,16 @@ async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
         solved.is_done(),
         "the reference solution of exercise {chapter} should pass: {solved:?}"
     );
+    assert_the_chapter_shows(exercise, &solved, Lang::En);
+    let solved_in_korean = verdict_on(
+        exercise,
+        &format!("ex{chapter}-solution"),
+        &solution(chapter),
+        chromium,
+        Lang::Ko,
+    )
+    .await;
+    assert_the_chapter_shows(exercise, &solved_in_korean, Lang::Ko);
 
     for (index, (what, edits)) in near_misses.into_iter().enumerate() {
         let mut changes = solution(chapter);
@@ -136,6 +153,27 @@ async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
         let label = format!("ex{chapter}-near-miss-{}", index + 1);
         let verdict = verdict_on(exercise, &label, &changes, chromium, lang).await;
         assert_not_yet(exercise, what, verdict, lang);
+    }
+}
+
+/// The chapter's passing run of `cargo xtask exercise N`, in `lang`, shows
+/// the lines this run printed, up to client ports and durations.
+fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
+    let path = exercise.chapter_file(lang);
+    let text = std::fs::read_to_string(workspace_root().join(&path)).unwrap();
+    let command = format!("$ cargo xtask exercise {}", exercise.chapter);
+    let block: Vec<String> = text
+        .split("```")
+        .find(|block| block.lines().any(|line| line == command))
+        .unwrap_or_else(|| panic!("{path} shows no run of `{command}`"))
+        .lines()
+        .map(docs::comparable)
+        .collect();
+    for line in details(exercise, verdict, lang) {
+        assert!(
+            block.contains(&docs::comparable(&line)),
+            "{path} does not show the line {line:?} that a run of the reference solution prints; it shows {block:#?}"
+        );
     }
 }
 
@@ -182,8 +220,8 @@ async fn exercise_2_numbered_clients_both_ways() {
                     ),
                     Change::replace(
                         STEP1,
-                        "    let head = match timeout(",
-                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n    let head = match timeout(",
+                        "    let Some(websocket) = handshake::accept(",
+                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n    let Some(websocket) = handshake::accept(",
                     ),
                 ],
             ),
@@ -201,7 +239,7 @@ async fn exercise_3_chat_both_ways() {
             vec![Change::replace(
                 STEP3,
                 "let _ = chat.send(text.to_string());",
-                "let _ = socket.send(Message::text(text)).await;",
+                "let _ = websocket.send(Message::text(text)).await;",
             )],
         )],
     )
@@ -281,4 +319,69 @@ async fn a_miss_is_told_in_korean_too() {
         miss.expected.contains("에 대한 답"),
         "not in Korean: {miss:?}"
     );
+}
+
+/// The lines of the course's file that a solution may replace: the ones
+/// the exercise itself changes (a signature that gains a parameter, the
+/// arm that now also answers). Lines are compared without their indent.
+fn replaced_by_the_solution(chapter: u8) -> &'static [&'static str] {
+    match chapter {
+        1 => &["Some(Ok(Message::Text(text))) => println!(\"Received: {text}\"),"],
+        2 => &[],
+        3 => &[
+            "let routes = routes(peer, hosts, shutdown.signal());",
+            "upgrade.accept(move |websocket| handle_websocket(websocket, peer, shutdown))",
+            "async fn handle_websocket(websocket: WebSocket, peer: SocketAddr, shutdown: shutdown::Signal) {",
+            "let why_it_ended = talk(websocket, shutdown).await;",
+            "async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> String {",
+            "Some(Ok(Message::Text(text))) => println!(\"Received: {text}\"),",
+        ],
+        4 => &[
+            "clients.spawn(handle_connection(stream, peer, shutdown.signal()));",
+            "async fn handle_connection(stream: TcpStream, peer: SocketAddr, shutdown: shutdown::Signal) {",
+            "let why_it_ended = talk(websocket, shutdown).await;",
+            "async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> String {",
+        ],
+        5 => &["const socket = new WebSocket(address);"],
+        _ => &[],
+    }
+}
+
+/// Each reference solution is the course's file with the exercise done:
+/// every other line of the course is still there, in order. When a step
+/// changes, this fails until its solutions follow.
+#[test]
+fn every_solution_keeps_the_rest_of_the_course() {
+    for exercise in &EXERCISES {
+        let chapter = exercise.chapter;
+        let allowed = replaced_by_the_solution(chapter);
+        for change in solution(chapter) {
+            let Change::Write { path, text } = change else {
+                unreachable!("solutions are whole files")
+            };
+            let course = std::fs::read_to_string(workspace_root().join(&path)).unwrap();
+            let mut solution_lines = text.lines().map(str::trim);
+            let mut used = Vec::new();
+            for line in course.lines().map(str::trim) {
+                if line.is_empty() {
+                    continue;
+                }
+                if allowed.contains(&line) {
+                    used.push(line);
+                    continue;
+                }
+                assert!(
+                    solution_lines.any(|kept| kept == line),
+                    "exercises/ch{chapter}/{path} lacks the course's line {line:?} (or has it out of \
+                     order): the course changed, so the solution must follow (`diff {path} \
+                     exercises/ch{chapter}/{path}` shows where)"
+                );
+            }
+            assert_eq!(
+                used.len(),
+                allowed.len(),
+                "exercises/ch{chapter}/{path}: the course no longer has all the lines the solution replaces: {allowed:?}"
+            );
+        }
+    }
 }

@@ -177,3 +177,38 @@ async fn the_clean_check_fails_on_a_missing_icon() {
         ],
     );
 }
+
+/// The page from disk connects and hears the greeting, but its Send does
+/// nothing: the typing check fails, where the greeting check alone passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typing_check_fails_on_a_page_whose_send_does_nothing() {
+    steps::build().unwrap();
+    let (chromium, step1) = tokio::join!(launch(), Running::start("step1"));
+    let Some(chromium) = chromium else {
+        return;
+    };
+    let step1 = step1.unwrap();
+    let page =
+        std::fs::read_to_string(workspace_root().join("step2-html-client/index.html")).unwrap();
+    let sends = "      socket.send(text);\n";
+    assert!(
+        page.contains(sends),
+        "the page no longer sends with {sends:?}"
+    );
+    let port = serve(vec![Route {
+        path: "/",
+        status: "200 OK",
+        content_type: "text/html; charset=utf-8",
+        body: page.replace(sends, ""),
+    }])
+    .await;
+    let url = format!(
+        "http://127.0.0.1:{port}/?server=ws://localhost:{}",
+        step1.port
+    );
+    let result = step2_page_talks(&chromium, &url, &step1.output).await;
+    assert_fails(
+        result,
+        &["the page lists \"Sent: typed, then Enter\", but the server did not print"],
+    );
+}
