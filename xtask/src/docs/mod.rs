@@ -30,6 +30,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use futures_util::future::join_all;
 
 use crate::course::{self, WayBack};
 use crate::lang::Lang;
@@ -541,11 +542,16 @@ pub async fn run(sink: Sink, lang: Lang) {
         let outcome = check_chapter_except(&docs, chapter, &read_from_disk, &left_out);
         sink.record(SUBJECT, into_result(outcome), None);
     }
-    for scenario in docs.outputs().keys() {
-        if runs_changed(scenario) {
-            continue;
-        }
-        let real = transcripts::run(scenario).await;
+    // The scenarios run side by side: each uses its own processes on its
+    // own ports, and what varies with a busy machine (durations, figures)
+    // is left out of the comparison anyway.
+    let scenarios: Vec<&str> = docs
+        .outputs()
+        .into_keys()
+        .filter(|scenario| !runs_changed(scenario))
+        .collect();
+    let runs = join_all(scenarios.iter().map(|scenario| transcripts::run(scenario))).await;
+    for (scenario, real) in scenarios.into_iter().zip(runs) {
         sink.record(
             SUBJECT,
             into_result(check_output(&docs, scenario, &real)),
@@ -728,11 +734,9 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
     let root = workspace_root();
     let docs = Docs::load(root)?;
     let runs = runtime.block_on(async {
-        let mut runs = BTreeMap::new();
-        for scenario in docs.outputs().keys() {
-            runs.insert(scenario.to_string(), transcripts::run(scenario).await);
-        }
-        runs
+        let scenarios: Vec<String> = docs.outputs().into_keys().map(str::to_string).collect();
+        let runs = join_all(scenarios.iter().map(|scenario| transcripts::run(scenario))).await;
+        scenarios.into_iter().zip(runs).collect::<BTreeMap<_, _>>()
     });
     let (rewritten, problems) = synced(&docs, &read_from_disk, &runs);
     for (path, text) in &rewritten {
