@@ -700,3 +700,67 @@ async fn step3_refuses_websockets_from_other_sites_pages() {
     })
     .await;
 }
+
+/// A request to step 3 sent under the name `host`, as a page of that site
+/// would send it after DNS rebinding: for the page, or for the WebSocket
+/// with a matching `Origin`. Returns the status.
+async fn request_as(port: u16, host: &str, upgrade: bool) -> anyhow::Result<u16> {
+    let headers = if upgrade {
+        format!(
+            "Origin: http://{host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        )
+    } else {
+        "Connection: close\r\n".to_string()
+    };
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n");
+    Ok(wire::ask(port, request.as_bytes()).await?.status)
+}
+
+/// On loopback, step 3 answers only to this machine's names; started with
+/// HOST=0.0.0.0, where other devices use names it cannot know, it answers
+/// to any name and keeps only the Origin check.
+#[tokio::test(flavor = "multi_thread")]
+async fn step3_answers_only_to_this_machines_names_unless_on_the_network() {
+    steps::build().expect("the steps build");
+    let local = Running::start("step3").await.expect("step3 starts");
+    for (host, page, websocket) in [
+        ("localhost", 200, 101),
+        ("127.0.0.1", 200, 101),
+        ("[::1]", 200, 101),
+        ("LOCALHOST", 200, 101),
+        ("attacker.example", 403, 403),
+        ("localhost.attacker.example", 403, 403),
+    ] {
+        let got = (
+            request_as(local.port, host, false)
+                .await
+                .expect("an answer"),
+            request_as(local.port, host, true).await.expect("an answer"),
+        );
+        assert_eq!(got, (page, websocket), "on loopback, Host {host}");
+    }
+    let explained = local
+        .output
+        .wait_for(0, PROMPTLY, |line| {
+            line.contains("403 Forbidden (Host attacker.example:")
+        })
+        .await;
+    assert!(
+        explained.is_some(),
+        "no line explains the 403 for attacker.example"
+    );
+
+    let open = Running::start_with("step3", &[("HOST", "0.0.0.0")])
+        .await
+        .expect("step3 starts with HOST=0.0.0.0");
+    let got = (
+        request_as(open.port, "attacker.example", false)
+            .await
+            .expect("an answer"),
+        request_as(open.port, "attacker.example", true)
+            .await
+            .expect("an answer"),
+    );
+    assert_eq!(got, (200, 101), "with HOST=0.0.0.0, Host attacker.example");
+}
