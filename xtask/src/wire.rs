@@ -21,9 +21,8 @@ pub const PROMPTLY: Duration = Duration::from_secs(2);
 /// still answers on loopback in milliseconds.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends `request` as raw bytes and returns everything the server sends
-/// back until it closes the connection.
-pub async fn exchange(port: u16, request: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// Connects to the step on `port` and sends `request` as raw bytes.
+async fn send(port: u16, request: &[u8]) -> anyhow::Result<TcpStream> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .context("cannot connect")?;
@@ -31,6 +30,13 @@ pub async fn exchange(port: u16, request: &[u8]) -> anyhow::Result<Vec<u8>> {
         .write_all(request)
         .await
         .context("cannot send the request")?;
+    Ok(stream)
+}
+
+/// Sends `request` as raw bytes and returns everything the server sends
+/// back until it closes the connection.
+pub async fn exchange(port: u16, request: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut stream = send(port, request).await?;
     let mut answer = Vec::new();
     match timeout(ANSWER_TIMEOUT, stream.read_to_end(&mut answer)).await {
         Ok(Ok(_)) => Ok(answer),
@@ -48,13 +54,7 @@ pub async fn exchange(port: u16, request: &[u8]) -> anyhow::Result<Vec<u8>> {
 /// complete with its body (`Content-Length`), without waiting for the
 /// server to close: a server that keeps connections alive answers too.
 pub async fn ask(port: u16, request: &[u8]) -> anyhow::Result<HttpAnswer> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .context("cannot connect")?;
-    stream
-        .write_all(request)
-        .await
-        .context("cannot send the request")?;
+    let mut stream = send(port, request).await?;
     let mut answer = Vec::new();
     let read_one = async {
         loop {

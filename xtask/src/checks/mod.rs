@@ -185,3 +185,21 @@ pub async fn broken_rule_is_explained(port: u16, broken: &Broken) -> anyhow::Res
         broken.what
     ))
 }
+
+/// The server explains a refusal on its console: a line starting with
+/// `console`, printed after its first `printed_before` lines.
+pub async fn explained(
+    output: &Output,
+    printed_before: usize,
+    what: &str,
+    console: &str,
+) -> anyhow::Result<()> {
+    let line = output
+        .wait_for(printed_before, PROMPTLY, |line| line.starts_with(console))
+        .await;
+    ensure!(
+        line.is_some(),
+        "{what}: the server did not print a line starting {console:?}"
+    );
+    Ok(())
+}

@@ -7,8 +7,8 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, greets_and_prints,
-    port_taken, start,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained,
+    greets_and_prints, port_taken, start,
 };
 use crate::steps::{Output, Program};
 use crate::wire;
@@ -218,17 +218,7 @@ pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::R
         wire::printable(refusal.answer.as_bytes()),
         wire::printable(&answer)
     );
-    let explained = output
-        .wait_for(printed_before, PROMPTLY, |line| {
-            line.starts_with(refusal.console)
-        })
-        .await;
-    ensure!(
-        explained.is_some(),
-        "{}: the server did not print a line starting {:?}",
-        refusal.what,
-        refusal.console
-    );
+    explained(output, printed_before, refusal.what, refusal.console).await?;
     let status_line = refusal.answer.lines().next().unwrap_or_default();
     Ok(format!("{} -> {status_line}", refusal.what))
 }

@@ -4,7 +4,7 @@
 use anyhow::ensure;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, greets_and_prints,
+    BROKEN, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained, greets_and_prints,
     port_taken, start,
 };
 use crate::steps::{Output, workspace_root};
@@ -220,16 +220,6 @@ pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::R
             refusal.what
         );
     }
-    let explained = output
-        .wait_for(printed_before, PROMPTLY, |line| {
-            line.starts_with(refusal.console)
-        })
-        .await;
-    ensure!(
-        explained.is_some(),
-        "{}: the server did not print a line starting {:?}",
-        refusal.what,
-        refusal.console
-    );
+    explained(output, printed_before, refusal.what, refusal.console).await?;
     Ok(format!("{} -> {}", refusal.what, answer.status_line))
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bytes::{self, RawConnection, describe_frame, masked_frame, upgrade_request};
@@ -132,17 +134,7 @@ async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
         wire::get(port, "/").await?;
         wire::get(port, "/favicon.ico").await?;
     }
-    let mut socket = wire::websocket(port, "/").await?;
-    wire::next_message(&mut socket, PROMPTLY)
-        .await
-        .context("no greeting")?;
-    socket.send(Message::text(GREETING)).await?;
-    let received = format!("Received: {GREETING}");
-    server
-        .output
-        .wait_for(0, PROMPTLY, |line| line == received)
-        .await;
-    settle(&server.output).await;
+    let mut socket = page_says_hello(port, &server.output).await?;
 
     let before_ctrl_c = server.output.len();
     // The page reads on, which answers the server's close frame.
@@ -161,16 +153,21 @@ async fn session(package: &str) -> anyhow::Result<(Vec<String>, u16)> {
 async fn minimal_session() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Program::example("minimal").start(&[]).await?;
     let port = server.port;
+    page_says_hello(port, &server.output).await?;
+    let lines = server.output.lines();
+    Ok((command("cargo run -p step1 --example minimal", lines), port))
+}
+
+/// What the page does on a server: connects, takes the greeting, says
+/// hello, and waits until the server has printed it. Returns the open
+/// connection.
+async fn page_says_hello(port: u16, server: &Output) -> anyhow::Result<WebSocketStream<TcpStream>> {
     let mut socket = wire::greeted(port, PROMPTLY).await?;
     socket.send(Message::text(GREETING)).await?;
     let received = format!("Received: {GREETING}");
-    server
-        .output
-        .wait_for(0, PROMPTLY, |line| line == received)
-        .await;
-    settle(&server.output).await;
-    let lines = server.output.lines();
-    Ok((command("cargo run -p step1 --example minimal", lines), port))
+    server.wait_for(0, PROMPTLY, |line| line == received).await;
+    settle(server).await;
+    Ok(socket)
 }
 
 /// What `curl -i` prints for step 1's answer to the request curl sends.
