@@ -241,6 +241,26 @@ pub fn peak_memory_kib(pid: u32) -> anyhow::Result<u64> {
     memory_kib(pid, "VmHWM:")
 }
 
+/// The processor time a process has used so far, all its threads, in user
+/// and system mode together. `/proc/<pid>/stat` counts it in ticks of
+/// 1/100 s (Linux's USER_HZ), so this is as precise as 10 ms.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat (Linux only)"))?;
+    // The command name, in parentheses, may hold spaces: count fields
+    // after its closing parenthesis. utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<u64> {
+        fields
+            .get(index)
+            .and_then(|field| field.parse().ok())
+            .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_millis(total * 10))
+}
+
 /// A memory figure of `/proc/<pid>/status`, such as `VmRSS:  2048 kB`.
 fn memory_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -132,6 +132,7 @@ async fn measure(
     let mut server = Running::start_build(package, Build::Release, &[]).await?;
     let pid = server.pid().context("the server has already ended")?;
     let at_start = crowd::resident_memory_kib(pid)?;
+    let cpu_at_start = crowd::cpu_time(pid)?;
     let mut report = vec![format!(
         "{package} (release build) listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
         server.port
@@ -159,6 +160,10 @@ async fn measure(
     // What the server holds with every client connected and heard, less
     // what it held before the first one came, is what the connections cost.
     let holding = crowd::resident_memory_kib(pid)?;
+    // The processor time the server spent on the clients: on a machine
+    // shared with the load tool's own clients, greetings per second also
+    // depend on how fast the clients are; this does not.
+    let cpu = crowd::cpu_time(pid)?.saturating_sub(cpu_at_start);
     let per_connection = holding.saturating_sub(at_start) as f64 / greeted.max(1) as f64;
     let gathering = crowd.leave().await;
     // The kernel updates its high-water mark only now and then, so it can
@@ -178,6 +183,11 @@ async fn measure(
         format!(
             "greetings:                {:.0} a second",
             gathering.greetings_per_second()
+        ),
+        format!(
+            "server CPU per client:    {:.0} µs, {:.2} s in all",
+            cpu.as_secs_f64() * 1e6 / greeted.max(1) as f64,
+            cpu.as_secs_f64()
         ),
         format!("memory per connection:    {per_connection:.1} KiB, with all {greeted} held open"),
         format!(
