@@ -379,6 +379,8 @@ fn mask_durations(line: &str) -> String {
         (" KiB", "<measured>"),
         (" MiB", "<measured>"),
         (" s", "<time>"),
+        (" ms", "<time>"),
+        (" µs", "<time>"),
         (" a second", "<measured>"),
         ("%", "<measured>"),
     ];
