@@ -89,13 +89,13 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What chapter 4 shows: `cargo xtask load --step 1 --clients 1000`, run
+/// What chapter 4 shows: `cargo xtask load --step 1 --clients 500`, run
 /// for real, without the progress line. Returns the lines and the port the
 /// server listened on.
 pub async fn transcript() -> anyhow::Result<(Vec<String>, u16)> {
     let options = Options {
         package: "step1",
-        clients: 1000,
+        clients: 500,
     };
     tokio::task::spawn_blocking(move || prepare(&options)).await??;
     let measured = measure(&options, |_, _| {}).await?;

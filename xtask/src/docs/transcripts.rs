@@ -70,7 +70,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
     (
         "load-step1",
-        "cargo xtask load --step 1 --clients 1000: what a held connection costs step 1",
+        "cargo xtask load --step 1 --clients 500: what a held connection costs step 1",
     ),
     (
         "polling",
