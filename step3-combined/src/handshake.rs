@@ -34,7 +34,7 @@ const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 
 /// How many bytes tungstenite reads from a client at a time. Its default is
 /// 128 KiB, reserved for every connection: 5,000 idle clients would cost
-/// 640 MiB. The page's messages are a few dozen bytes, and a bigger one is
+/// 625 MiB. The page's messages are a few dozen bytes, and a bigger one is
 /// still read whole (tungstenite makes room for each frame it announces),
 /// so 512 bytes is plenty: an open connection costs about 2.5 KiB in step 1
 /// and 3 KiB in step 3 in all (`cargo xtask load` measures it).

@@ -26,14 +26,6 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// The port we listen on.
-    pub fn port(&self) -> u16 {
-        self.sockets
-            .first()
-            .and_then(|socket| socket.local_addr().ok())
-            .map_or(0, |address| address.port())
-    }
-
     /// Whether only this machine can reach us (no `HOST=0.0.0.0`).
     pub fn is_loopback_only(&self) -> bool {
         self.sockets

@@ -31,9 +31,8 @@ use crate::listener::Listener;
 /// Which `Host` names the server answers to.
 #[derive(Clone, Copy)]
 pub enum Hosts {
-    /// Listening on loopback, on this port: only `localhost`, `127.0.0.1`
-    /// and `[::1]`.
-    ThisMachine(u16),
+    /// Listening on loopback: only `localhost`, `127.0.0.1` and `[::1]`.
+    ThisMachine,
     /// Listening on the network (`HOST=0.0.0.0`): any name.
     Any,
 }
@@ -41,7 +40,7 @@ pub enum Hosts {
 impl Hosts {
     pub fn for_listener(listener: &Listener) -> Hosts {
         if listener.is_loopback_only() {
-            Hosts::ThisMachine(listener.port())
+            Hosts::ThisMachine
         } else {
             Hosts::Any
         }
@@ -59,17 +58,13 @@ pub fn foreign_host(hosts: Hosts) -> impl Filter<Extract = (Response,), Error = 
             move |host: Option<String>, method: Method, path: warp::path::FullPath| async move {
                 match host {
                     Some(host) if !is_allowed(hosts, &host) => {
-                        let port = match hosts {
-                            Hosts::ThisMachine(port) => port,
-                            Hosts::Any => 0,
-                        };
                         let refusal = Refusal::new(
                             format!("{method} {}", path.as_str()),
                             StatusCode::FORBIDDEN,
                             "Refused: this server answers only to localhost, 127.0.0.1 and [::1]",
                             &format!(
-                                "Host {host} does not name this machine (DNS rebinding, \
-                                 or a wrong address): open http://localhost:{port}/"
+                                "Host {host} does not name this machine: \
+                                 DNS rebinding, or a wrong address"
                             ),
                         );
                         Ok(refusal.into_response())
@@ -83,7 +78,7 @@ pub fn foreign_host(hosts: Hosts) -> impl Filter<Extract = (Response,), Error = 
 /// Whether `host` (a `Host` header: a name, and maybe `:port`) is one we
 /// answer to.
 fn is_allowed(hosts: Hosts, host: &str) -> bool {
-    let Hosts::ThisMachine(_) = hosts else {
+    let Hosts::ThisMachine = hosts else {
         return true;
     };
     let name = match host.rsplit_once(':') {

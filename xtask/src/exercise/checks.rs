@@ -32,6 +32,15 @@ fn miss(expected: String, saw: String) -> Miss {
     }
 }
 
+/// A client that should have been greeted as before, and was not.
+fn no_greeting(lang: Lang, error: anyhow::Error) -> Miss {
+    miss(
+        lang.pick("the greeting, as before", "예전처럼 인사 메시지")
+            .to_string(),
+        format!("{error:#}"),
+    )
+}
+
 /// Starts the step, or says why it would not start.
 async fn start(program: &Program, env: &[(&str, &str)], lang: Lang) -> Result<Running, Miss> {
     program.start(env).await.map_err(|error| {
@@ -144,13 +153,7 @@ pub async fn echo(program: &Program, lang: Lang) -> Checked {
 pub async fn numbered_clients(program: &Program, lang: Lang) -> Checked {
     let server = start(program, &[], lang).await?;
     let port = server.port;
-    let greeted = |error: anyhow::Error| {
-        miss(
-            lang.pick("the greeting, as before", "예전처럼 인사 메시지")
-                .to_string(),
-            format!("{error:#}"),
-        )
-    };
+    let greeted = |error| no_greeting(lang, error);
 
     let first = wire::greeted(port, PROMPTLY).await.map_err(greeted)?;
     let one = client_number(
@@ -376,13 +379,7 @@ pub async fn heartbeat(program: &Program, lang: Lang) -> Checked {
     let seconds = HEARTBEAT_SECS.to_string();
     let server = start(program, &[("HEARTBEAT_SECS", &seconds)], lang).await?;
     let port = server.port;
-    let greeted = |error: anyhow::Error| {
-        miss(
-            lang.pick("the greeting, as before", "예전처럼 인사 메시지")
-                .to_string(),
-            format!("{error:#}"),
-        )
-    };
+    let greeted = |error| no_greeting(lang, error);
 
     // The client that answers: tungstenite answers each ping with a pong as
     // long as it is read, so a task reads it and counts the pings.
