@@ -4,16 +4,22 @@
 //! sends one message of its own (`client 00042`), and stays connected until
 //! all the others have done the same (and, for `gather_and_hold`, until the
 //! caller lets them go); then they all close politely.
+//!
+//! The clients speak the protocol by hand over plain TCP (the upgrade with
+//! RFC 6455's sample key, then masked frames), not through tungstenite:
+//! they share the machine with the server they measure, so each does as
+//! little as a client can. With tungstenite's client, the clients took
+//! more of the processor than the server did, and set its pace.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::wire;
 
@@ -152,29 +158,27 @@ pub async fn gather_and_hold(
     }
 }
 
-async fn greet_and_send(
-    port: u16,
-    index: usize,
-) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
-    let mut socket = wire::greeted(port, GREETING_TIMEOUT).await?;
-    socket
-        .send(Message::text(message_of(index)))
+async fn greet_and_send(port: u16, index: usize) -> anyhow::Result<TcpStream> {
+    let mut stream = wire::greeted_raw(port).await?;
+    let message = wire::masked_frame(0x1, message_of(index).as_bytes());
+    stream
+        .write_all(&message)
         .await
         .context("cannot send the message")?;
-    Ok(socket)
+    Ok(stream)
 }
 
-/// Waits until every client is in, then closes and reads until the server
-/// answers the close frame.
-async fn close_when_released(
-    mut socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    mut released: watch::Receiver<bool>,
-) {
+/// Waits until every client is in, then sends a close frame and reads
+/// until the server, having answered it, ends the connection.
+async fn close_when_released(mut stream: TcpStream, mut released: watch::Receiver<bool>) {
     let _ = released.wait_for(|go| *go).await;
     let goodbye = async {
-        socket.close(None).await?;
-        while socket.next().await.transpose()?.is_some() {}
-        Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+        stream
+            .write_all(&wire::masked_frame(0x8, &1000u16.to_be_bytes()))
+            .await?;
+        let mut rest = [0; 64];
+        while stream.read(&mut rest).await? > 0 {}
+        Ok::<_, std::io::Error>(())
     };
     let _ = timeout(CLOSE_TIMEOUT, goodbye).await;
 }

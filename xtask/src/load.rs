@@ -8,15 +8,20 @@
 //! much memory the server holds; then they all leave. It prints how fast
 //! the greetings came, what one held connection costs the server in
 //! memory, and how many `Received:` lines the server printed.
+//!
+//! The clients run on the same machine as the server, so they are part of
+//! the measurement: they are built in release mode too (`cargo xtask load`
+//! starts the release build of this tool), and run on one thread.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 
 use crate::crowd;
-use crate::steps::{self, Build, Running};
+use crate::steps::{self, Build, Program};
 
 /// How many clients may be in the middle of their handshake at once. More
 /// would only overflow the server's accept queue and wait for TCP's retries.
@@ -32,25 +37,41 @@ const SPARE_FILES: u64 = 256;
 /// How long the server may take to print the last `Received:` line.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Options {
-    package: &'static str,
+    server: Server,
     clients: usize,
 }
 
+/// What to load: a server step of the workspace, or another program that
+/// behaves like one, such as the original tutorial's Node server.
+#[derive(Clone)]
+enum Server {
+    Step(&'static str),
+    Program(PathBuf),
+}
+
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut package = None;
+    let mut server = None;
     let mut clients = 2000;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let value = args.next().map(String::as_str).unwrap_or_default();
         match arg.as_str() {
             "--step" => {
-                package = Some(match value {
+                server = Some(Server::Step(match value {
                     "1" => "step1",
                     "3" => "step3",
                     _ => bail!("--step takes 1 or 3 (the server steps), not `{value}`"),
-                })
+                }))
+            }
+            "--program" => {
+                let path = PathBuf::from(value);
+                ensure!(
+                    path.is_file(),
+                    "--program takes the path of a server to start, and there is no file at `{value}`"
+                );
+                server = Some(Server::Program(path))
             }
             "--clients" => {
                 clients = match value.parse() {
@@ -63,14 +84,23 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
         }
     }
-    let package = package.context("say which server to load: --step 1 or --step 3")?;
-    Ok(Options { package, clients })
+    let server = server.context(
+        "say which server to load: --step 1 or --step 3, or --program PATH for another one",
+    )?;
+    Ok(Options { server, clients })
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
+    if cfg!(debug_assertions) {
+        return run_release_build(args);
+    }
     prepare(&options)?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // One thread does the clients' little work with the least switching
+    // between threads, and leaves the other cores to the server.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let measured = runtime.block_on(measure(&options, |greeted, failed| {
         print!(
             "\r  greeted {greeted} of {}, {failed} failed",
@@ -89,15 +119,34 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The clients share the machine with the server: a debug build's clients
+/// would take more of it than the server itself, and measure themselves
+/// rather than the server. So this debug build (`cargo xtask`) builds the
+/// release build of this tool and hands the measurement to it.
+fn run_release_build(args: &[String]) -> anyhow::Result<ExitCode> {
+    steps::build_release_xtask()?;
+    let status = std::process::Command::new(steps::binary("xtask", Build::Release))
+        .arg("load")
+        .args(args)
+        .status()
+        .context("cannot start the release build of xtask")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// What chapter 4 shows: `cargo xtask load --step 1 --clients 500`, run
 /// for real, without the progress line. Returns the lines and the port the
 /// server listened on.
 pub async fn transcript() -> anyhow::Result<(Vec<String>, u16)> {
     let options = Options {
-        package: "step1",
+        server: Server::Step("step1"),
         clients: 500,
     };
-    tokio::task::spawn_blocking(move || prepare(&options)).await??;
+    let building = options.clone();
+    tokio::task::spawn_blocking(move || prepare(&building)).await??;
     let measured = measure(&options, |_, _| {}).await?;
     let mut lines = vec![format!(
         "$ cargo xtask load --step 1 --clients {}",
@@ -113,7 +162,10 @@ fn prepare(options: &Options) -> anyhow::Result<()> {
     // inherits the limit of this process.
     crowd::ensure_open_files(options.clients as u64 + SPARE_FILES)
         .with_context(|| format!("--clients {}", options.clients))?;
-    steps::build_release(options.package)
+    match options.server {
+        Server::Step(package) => steps::build_release(package),
+        Server::Program(_) => Ok(()),
+    }
 }
 
 /// The lines of the report, and whether every client was greeted and
@@ -128,13 +180,21 @@ async fn measure(
     options: &Options,
     progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<Measured> {
-    let Options { package, clients } = *options;
-    let mut server = Running::start_build(package, Build::Release, &[]).await?;
+    let clients = options.clients;
+    let (program, built) = match &options.server {
+        Server::Step(package) => (
+            Program::of_build(package, Build::Release),
+            " (release build)",
+        ),
+        Server::Program(path) => (Program::other(path), ""),
+    };
+    let name = &program.name;
+    let mut server = program.start(&[]).await?;
     let pid = server.pid().context("the server has already ended")?;
     let at_start = crowd::resident_memory_kib(pid)?;
     let cpu_at_start = crowd::cpu_time(pid)?;
     let mut report = vec![format!(
-        "{package} (release build) listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
+        "{name}{built} listens on port {}; opening {clients} clients, {CONNECTING_AT_ONCE} handshaking at a time",
         server.port
     )];
 
@@ -211,4 +271,61 @@ async fn measure(
         port: server.port,
         all_well: greeted == clients && received == clients,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|word| word.to_string()).collect()
+    }
+
+    /// `--program` loads any server started like a step: here the debug
+    /// build of step 1, named by its path.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn another_program_is_loaded_like_a_step() {
+        tokio::task::spawn_blocking(steps::build)
+            .await
+            .unwrap()
+            .unwrap();
+        let path = steps::binary("step1", Build::Debug);
+        let options = parse(&args(&[
+            "--program",
+            path.to_str().unwrap(),
+            "--clients",
+            "20",
+        ]))
+        .expect("a program that exists is accepted");
+        let measured = measure(&options, |_, _| {}).await.unwrap();
+        assert!(measured.all_well, "{:#?}", measured.report);
+        let first = &measured.report[0];
+        assert!(
+            first.starts_with(&format!("{} listens on port ", path.display())),
+            "{first}"
+        );
+        assert!(
+            measured
+                .report
+                .iter()
+                .any(|line| line == "clients greeted:          20 of 20"),
+            "{:#?}",
+            measured.report
+        );
+    }
+
+    #[test]
+    fn a_missing_program_or_step_is_named() {
+        let error = parse(&args(&["--program", "no/such/server"]))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "--program takes the path of a server to start, and there is no file at `no/such/server`"
+        );
+        let error = parse(&args(&["--clients", "10"])).err().unwrap();
+        assert!(error.to_string().contains("--step 1"), "{error}");
+        let error = parse(&args(&["--step", "2"])).err().unwrap();
+        assert!(error.to_string().contains("not `2`"), "{error}");
+    }
 }

@@ -45,6 +45,7 @@ Commands:
                                      run every step and check its behaviour
   exercise [N] [--lang ko|en]        check your answers to the chapters' exercises
   load --step N [--clients N]        measure a server step under many clients
+  load --program PATH [--clients N]  the same for another server (PORT=0, address first)
   bytes [ADDRESS]                    show a WebSocket's first bytes (default localhost:8080)
   polling                            measure polling against a WebSocket (bytes, delay)
   docs [check]                       check the walkthroughs against the code

@@ -75,6 +75,13 @@ pub fn build_release(package: &str) -> anyhow::Result<()> {
     cargo_build(&what, &["build", "--release", "-p", package]).map_err(anyhow::Error::msg)
 }
 
+/// Builds this tool in release mode, for a measurement whose clients run
+/// beside the server and must be as quick as it is.
+pub fn build_release_xtask() -> anyhow::Result<()> {
+    let what = "xtask in release mode, so that its clients are as quick as the server";
+    cargo_build(what, &["build", "--release", "-p", "xtask"]).map_err(anyhow::Error::msg)
+}
+
 /// Runs `cargo ARGS --quiet` in the workspace after a progress line that
 /// says what it builds, with the command. The compiler's messages, if any,
 /// go straight to the terminal.
@@ -188,6 +195,14 @@ impl Program {
         }
     }
 
+    /// Any other server program, started the same way.
+    pub fn other(path: &Path) -> Program {
+        Program {
+            name: path.display().to_string(),
+            path: path.to_path_buf(),
+        }
+    }
+
     /// The workspace's build of an example of a step package, such as
     /// step 1's `minimal`.
     pub fn example(name: &str) -> Program {
@@ -247,15 +262,6 @@ impl Running {
     #[cfg(test)]
     pub async fn start_with(package: &str, env: &[(&str, &str)]) -> anyhow::Result<Running> {
         Program::of(package).start(env).await
-    }
-
-    /// Like `start_with`, from the debug or the release build.
-    pub async fn start_build(
-        package: &str,
-        build: Build,
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<Running> {
-        Program::of_build(package, build).start(env).await
     }
 
     /// The process id, while the process runs.
