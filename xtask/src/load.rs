@@ -71,7 +71,8 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     path.is_file(),
                     "--program takes the path of a server to start, and there is no file at `{value}`"
                 );
-                server = Some(Server::Program(path))
+                // As a path, not a name to look up in PATH.
+                server = Some(Server::Program(std::path::absolute(path)?))
             }
             "--clients" => {
                 clients = match value.parse() {
