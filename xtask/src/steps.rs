@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+use crate::lang::Lang;
+
 /// How long a step may take to print its address after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,25 +48,39 @@ pub fn binary(package: &str, build: Build) -> PathBuf {
 
 /// Builds the three steps once per process, with the cargo that started us.
 pub fn build() -> anyhow::Result<()> {
+    build_in(Lang::En)
+}
+
+/// Like `build`, saying so in the learner's language.
+pub fn build_in(lang: Lang) -> anyhow::Result<()> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        cargo_build(
-            "the steps",
-            &[
-                "build",
-                "-p",
-                "step1",
-                "-p",
-                "step2",
-                "-p",
-                "step3",
-                "--bins",
-                "--example",
-                "minimal",
-            ],
-        )
-    });
+    let result = BUILT.get_or_init(|| cargo_build(steps_in(lang), STEPS_BUILD, lang));
     result.clone().map_err(anyhow::Error::msg)
+}
+
+/// What `build` builds: every step's binary, and step 1's first listing.
+const STEPS_BUILD: &[&str] = &[
+    "build",
+    "-p",
+    "step1",
+    "-p",
+    "step2",
+    "-p",
+    "step3",
+    "--bins",
+    "--example",
+    "minimal",
+];
+
+fn steps_in(lang: Lang) -> &'static str {
+    lang.pick("the steps", "세 단계를")
+}
+
+/// The line `build_in(lang)` prints before it builds, as the chapters show
+/// it.
+#[cfg(test)]
+pub fn build_line(lang: Lang) -> String {
+    announcement(steps_in(lang), STEPS_BUILD, lang)
 }
 
 /// Builds one step in release mode, as a measurement needs it. The first
@@ -72,33 +88,49 @@ pub fn build() -> anyhow::Result<()> {
 /// minute or two.
 pub fn build_release(package: &str) -> anyhow::Result<()> {
     let what = format!("{package} in release mode, as a real service would run it");
-    cargo_build(&what, &["build", "--release", "-p", package]).map_err(anyhow::Error::msg)
+    cargo_build(&what, &["build", "--release", "-p", package], Lang::En).map_err(anyhow::Error::msg)
 }
 
 /// Builds this tool in release mode, for a measurement whose clients run
 /// beside the server and must be as quick as it is.
 pub fn build_release_xtask() -> anyhow::Result<()> {
     let what = "xtask in release mode, so that its clients are as quick as the server";
-    cargo_build(what, &["build", "--release", "-p", "xtask"]).map_err(anyhow::Error::msg)
+    cargo_build(what, &["build", "--release", "-p", "xtask"], Lang::En).map_err(anyhow::Error::msg)
 }
 
 /// Runs `cargo ARGS --quiet` in the workspace after a progress line that
 /// says what it builds, with the command. The compiler's messages, if any,
-/// go straight to the terminal.
-fn cargo_build(what: &str, args: &[&str]) -> Result<(), String> {
-    println!("Building {what} (cargo {}) ...", args.join(" "));
+/// go straight to the terminal. In Korean, `what` carries its particle
+/// (`세 단계를`).
+fn cargo_build(what: &str, args: &[&str], lang: Lang) -> Result<(), String> {
+    println!("{}", announcement(what, args, lang));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = std::process::Command::new(cargo)
         .args(args)
         .arg("--quiet")
         .current_dir(workspace_root())
         .status();
-    match status {
-        Ok(status) if status.success() => Ok(()),
-        Ok(_) => Err(format!(
+    match (status, lang) {
+        (Ok(status), _) if status.success() => Ok(()),
+        (Ok(_), Lang::En) => Err(format!(
             "building {what} failed: the compiler's messages are above"
         )),
-        Err(error) => Err(format!("cannot run cargo to build {what}: {error}")),
+        (Ok(_), Lang::Ko) => Err(format!(
+            "{what} 빌드하지 못했습니다. 컴파일러의 메시지가 위에 있습니다"
+        )),
+        (Err(error), Lang::En) => Err(format!("cannot run cargo to build {what}: {error}")),
+        (Err(error), Lang::Ko) => Err(format!(
+            "{what} 빌드할 cargo를 실행하지 못했습니다: {error}"
+        )),
+    }
+}
+
+/// "Building the steps (cargo build ...) ...": what is built, and how.
+fn announcement(what: &str, args: &[&str], lang: Lang) -> String {
+    let command = format!("cargo {}", args.join(" "));
+    match lang {
+        Lang::En => format!("Building {what} ({command}) ..."),
+        Lang::Ko => format!("{what} 빌드합니다 ({command}) ..."),
     }
 }
 

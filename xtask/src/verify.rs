@@ -49,8 +49,8 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let wanted = |step: u8| options.step.is_none_or(|only| only == step);
-    steps::build()?;
     let lang = options.lang;
+    steps::build_in(lang)?;
     runner::run("verify", lang, |plan| {
         if wanted(1) {
             plan.group(text::step1(lang), checks::step1::run);

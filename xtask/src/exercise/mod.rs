@@ -270,12 +270,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .filter(|exercise| options.only.is_none_or(|only| only == exercise.chapter))
         .collect();
 
-    if let Err(error) = steps::build() {
+    if let Err(error) = steps::build_in(lang) {
         println!(
             "{}",
             lang.pick(
                 format!("✗ {error:#}. Fix what the compiler says, then run this again."),
-                format!("✗ 빌드에 실패했습니다 ({error:#}). 위에 나온 컴파일러 메시지대로 고친 뒤 다시 실행하세요."),
+                format!("✗ {error:#}. 그 메시지대로 고친 뒤 다시 실행하세요."),
             )
         );
         for exercise in &chosen {

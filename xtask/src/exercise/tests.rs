@@ -169,6 +169,11 @@ fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) 
         .lines()
         .map(docs::comparable)
         .collect();
+    let announced = steps::build_line(lang);
+    assert!(
+        block.contains(&announced),
+        "{path}: the run of `{command}` lacks the line it starts with, {announced:?}"
+    );
     for line in details(exercise, verdict, lang) {
         assert!(
             block.contains(&docs::comparable(&line)),
