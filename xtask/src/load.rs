@@ -34,6 +34,9 @@ const MAX_CLIENTS: usize = 10_000;
 /// listeners, the runtime's own, and cargo's while it builds.
 const SPARE_FILES: u64 = 256;
 
+/// How long the server may take to end after Ctrl+C.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long the server may take to print the last `Received:` line.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -232,7 +235,7 @@ async fn measure(
     let peak = crowd::peak_memory_kib(pid)?.max(holding);
 
     server.interrupt()?;
-    let stopped = server.exit_status(Duration::from_secs(5)).await;
+    let stopped = server.exit_status(STOP_TIMEOUT).await;
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     report.extend([
@@ -262,10 +265,12 @@ async fn measure(
     for failure in &gathering.failures {
         report.push(format!("failure: {failure}"));
     }
-    if stopped.is_none_or(|status| !status.success()) {
-        report.push(format!(
-            "the server did not exit cleanly after Ctrl+C: {stopped:?}"
-        ));
+    match stopped {
+        Some(status) if status.success() => {}
+        Some(status) => report.push(format!("after Ctrl+C the server ended with {status}")),
+        None => report.push(format!(
+            "the server did not end within {STOP_TIMEOUT:?} of Ctrl+C"
+        )),
     }
     Ok(Measured {
         report,
