@@ -224,7 +224,8 @@ async fn idle_and_slow_clients_are_dropped_at_the_handshake_timeout() {
 async fn one_byte_a_second(port: u16) -> anyhow::Result<Duration> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     let started = Instant::now();
-    for byte in wire::UPGRADE.iter().cycle().take(30) {
+    let request = wire::upgrade_request(port);
+    for byte in request.as_bytes().iter().cycle().take(30) {
         if stream.write_all(&[*byte]).await.is_err() {
             return Ok(started.elapsed());
         }
@@ -264,7 +265,7 @@ fn frame(first: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
 /// Sends `bytes` on a fresh WebSocket and returns the code of the close
 /// frame the server answers with.
 async fn close_code_after(port: u16, bytes: &[u8]) -> anyhow::Result<u16> {
-    let mut stream = wire::raw_websocket(port).await?;
+    let mut stream = wire::greeted_raw(port).await?;
     stream.write_all(bytes).await?;
     loop {
         let (opcode, payload) = wire::read_frame(&mut stream, PROMPTLY)
@@ -394,7 +395,7 @@ async fn wait_until_none_open(output: &Output) -> anyhow::Result<()> {
 
 /// Ways a client can disappear without saying goodbye.
 async fn vanish(port: u16, how: usize) -> anyhow::Result<String> {
-    let mut stream = wire::raw_websocket(port).await?;
+    let mut stream = wire::greeted_raw(port).await?;
     let peer = stream.local_addr()?.to_string();
     match how {
         // Just gone: the TCP connection ends without a close frame.

@@ -128,7 +128,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 /// rather than the server. So this debug build (`cargo xtask`) builds the
 /// release build of this tool and hands the measurement to it.
 fn run_release_build(args: &[String]) -> anyhow::Result<ExitCode> {
-    steps::build_release_xtask()?;
+    steps::build_release("xtask", "so that its clients are as quick as the server")?;
     let status = std::process::Command::new(steps::binary("xtask", Build::Release))
         .arg("load")
         .args(args)
@@ -167,7 +167,7 @@ fn prepare(options: &Options) -> anyhow::Result<()> {
     crowd::ensure_open_files(options.clients as u64 + SPARE_FILES)
         .with_context(|| format!("--clients {}", options.clients))?;
     match options.server {
-        Server::Step(package) => steps::build_release(package),
+        Server::Step(package) => steps::build_release(package, "as a real service would run it"),
         Server::Program(_) => Ok(()),
     }
 }

@@ -83,19 +83,12 @@ pub fn build_line(lang: Lang) -> String {
     announcement(steps_in(lang), STEPS_BUILD, lang)
 }
 
-/// Builds one step in release mode, as a measurement needs it. The first
-/// time, this compiles every dependency with optimisations, which takes a
-/// minute or two.
-pub fn build_release(package: &str) -> anyhow::Result<()> {
-    let what = format!("{package} in release mode, as a real service would run it");
+/// Builds a package in release mode, as a measurement needs it; `why`
+/// ends the progress line's first words. The first time, this compiles
+/// every dependency with optimisations, which takes a minute or two.
+pub fn build_release(package: &str, why: &str) -> anyhow::Result<()> {
+    let what = format!("{package} in release mode, {why}");
     cargo_build(&what, &["build", "--release", "-p", package], Lang::En).map_err(anyhow::Error::msg)
-}
-
-/// Builds this tool in release mode, for a measurement whose clients run
-/// beside the server and must be as quick as it is.
-pub fn build_release_xtask() -> anyhow::Result<()> {
-    let what = "xtask in release mode, so that its clients are as quick as the server";
-    cargo_build(what, &["build", "--release", "-p", "xtask"], Lang::En).map_err(anyhow::Error::msg)
 }
 
 /// Runs `cargo ARGS --quiet` in the workspace after a progress line that

@@ -169,35 +169,6 @@ pub async fn next_message(
     }
 }
 
-/// A valid upgrade with the sample key of RFC 6455, section 1.3.
-pub const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-/// A WebSocket opened by hand, so that the test can send frames no library
-/// would send. Returns the stream after the 101 answer and the greeting.
-pub async fn raw_websocket(port: u16) -> anyhow::Result<TcpStream> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.write_all(UPGRADE).await?;
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = timeout(PROMPTLY, stream.read_u8())
-            .await
-            .context("no handshake answer in time")??;
-        head.push(byte);
-    }
-    ensure!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "the upgrade got {}",
-        printable(&head)
-    );
-    let (opcode, payload) = read_frame(&mut stream, PROMPTLY).await?;
-    ensure!(
-        opcode == 1 && payload == GREETING.as_bytes(),
-        "the first frame is not the greeting"
-    );
-    Ok(stream)
-}
-
 /// One frame from the server, within `wait`: its opcode and payload.
 pub async fn read_frame(stream: &mut TcpStream, wait: Duration) -> anyhow::Result<(u8, Vec<u8>)> {
     let read = async {

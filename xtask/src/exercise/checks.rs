@@ -403,7 +403,7 @@ pub async fn heartbeat(program: &Program, lang: Lang) -> Checked {
 
     // The client that never answers: a raw TCP connection that reads the
     // server's frames and writes nothing back.
-    let mut silent = wire::raw_websocket(port).await.map_err(greeted)?;
+    let mut silent = wire::greeted_raw(port).await.map_err(greeted)?;
     let silent_address = silent
         .local_addr()
         .map(|address| address.to_string())
