@@ -29,6 +29,7 @@
 //! (see `tools`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -104,13 +105,12 @@ fn find_program(variable: &str, candidates: Vec<PathBuf>, hint: &str) -> Result<
 }
 
 /// Every `name` on the `PATH`.
-fn on_path(name: &str) -> impl Iterator<Item = PathBuf> {
+fn on_path(name: &str) -> Vec<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     std::env::split_paths(&path)
-        .map(move |dir| dir.join(&name))
-        .collect::<Vec<_>>()
-        .into_iter()
+        .map(|dir| dir.join(&name))
+        .collect()
 }
 
 /// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
@@ -123,11 +123,7 @@ fn find_nginx() -> Result<PathBuf, String> {
 
 /// The program named by `OPENSSL`, or the first on the `PATH`.
 fn find_openssl() -> Result<PathBuf, String> {
-    find_program(
-        "OPENSSL",
-        on_path("openssl").collect(),
-        OPENSSL_INSTALL_HINT,
-    )
+    find_program("OPENSSL", on_path("openssl"), OPENSSL_INSTALL_HINT)
 }
 
 /// nginx and Chromium, or `None` when the test is skipped for want of one.
@@ -393,11 +389,11 @@ impl Certificate {
     /// as `mkcert localhost 127.0.0.1 ::1` makes one signed by its own
     /// authority, and hashes its public key, all with `openssl`.
     fn make(openssl: &Path) -> anyhow::Result<Certificate> {
-        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        static MADE: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "xtask-certificate-{}-{}",
             std::process::id(),
-            MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            MADE.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
