@@ -125,6 +125,23 @@ impl Drop for BrowserProcess {
 impl Chromium {
     /// Starts `program` headless with a fresh profile, and connects to it.
     pub async fn launch(program: &Path) -> anyhow::Result<Chromium> {
+        Chromium::launch_with(program, &[]).await
+    }
+
+    /// Like `launch`, trusting one more certificate: the one whose public
+    /// key (its DER-encoded SubjectPublicKeyInfo) has the SHA-256 hash
+    /// `spki_sha256`, in base64. Only that certificate is let through
+    /// despite being signed by no authority the system knows; every other
+    /// certificate error still stops a page, as in a learner's browser.
+    #[cfg(test)]
+    pub async fn launch_trusting(program: &Path, spki_sha256: &str) -> anyhow::Result<Chromium> {
+        let flag = format!("--ignore-certificate-errors-spki-list={spki_sha256}");
+        Chromium::launch_with(program, &[flag]).await
+    }
+
+    /// Starts `program` headless with a fresh profile and `flags` added to
+    /// ours, and connects to it.
+    pub async fn launch_with(program: &Path, flags: &[String]) -> anyhow::Result<Chromium> {
         static LAUNCHED: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "xtask-chromium-{}-{}",
@@ -156,6 +173,7 @@ impl Chromium {
         if running_as_root() {
             command.arg("--no-sandbox");
         }
+        command.args(flags);
         command.arg("about:blank");
         let (child, output, readers) = steps::spawn(command)?;
         let mut process = BrowserProcess { child, profile };

@@ -1,24 +1,35 @@
 //! Tests: step 3 behind nginx, set up exactly as chapter 5 shows.
 //!
-//! The chapter's nginx block is the file `step3-combined/nginx-proxy.conf`
-//! (the docs check keeps the two equal). These tests give that file to
-//! Debian's nginx, changing only where nginx listens and where step 3 runs
-//! (free ports on loopback instead of 80 and 8080), put it in front of a
-//! real step 3, and let headless Chromium open the page through nginx: the page
-//! must hear the greeting with no error in the console.
+//! The chapter's nginx blocks are the files `step3-combined/nginx-proxy.conf`
+//! (plain HTTP) and `step3-combined/nginx-tls.conf` (HTTPS and `wss://`);
+//! the docs check keeps the chapter's copies equal to them. These tests give
+//! the files to Debian's nginx, changing only the ports (free ones on
+//! loopback instead of the chapter's 8000, 8443 and 8080), put nginx in
+//! front of a real step 3, and let headless Chromium open the page through
+//! it: the page must hear the greeting with no error in the console.
 //!
-//! The file passes the browser's `Host` on to step 3 because step 3 opens a
+//! The files pass the browser's `Host` on to step 3 because step 3 opens a
 //! WebSocket only when the page's `Origin` names the same host and port as
-//! `Host`. A second test shows that this line is what makes it work: with
-//! nginx's default (`Host: 127.0.0.1:PORT`) or with `$host` (which drops
-//! the port) step 3 refuses the WebSocket with 403. A third shows that the
-//! file is for a proxy on this machine: under another name, step 3 refuses
-//! the request.
+//! `Host`. Other tests show what happens without that line: with nginx's
+//! default `Host` or with `$host` (the name without the port) step 3
+//! refuses the page's WebSocket with 403, and `$host` is enough only where
+//! the browser leaves the port out, on the default port of the scheme.
+//! Another shows that the files are for a proxy on this machine: under
+//! another name, step 3 refuses the request.
 //!
-//! Without nginx or Chromium the tests say in one line what to install and
-//! pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail (see `tools`).
+//! Behind TLS, the test makes its own certificate for `localhost` with
+//! `openssl`, and Chromium trusts that one certificate by the hash of its
+//! public key (a learner's browser trusts mkcert's the same way, through
+//! the system's store). The page opens `wss://` and talks; given a `ws://`
+//! address instead, Chromium blocks it as mixed content, and the chapter
+//! quotes what the console then says.
+//!
+//! Without nginx, openssl or Chromium the tests say in one line what to
+//! install and pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail
+//! (see `tools`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -27,23 +38,37 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep};
 
-use crate::browser::{self, Chromium};
-use crate::checks::browser::{page_url, step3_page_talks_cleanly};
+use crate::browser::{self, Chromium, Page, Seen};
+use crate::checks::browser::step3_page_talks_cleanly;
 use crate::steps::{self, Output, Running, workspace_root};
 use crate::tools;
 use crate::wire::{self, PROMPTLY};
 
-/// The chapter's nginx block, relative to the workspace root.
-const SITE_FILE: &str = "step3-combined/nginx-proxy.conf";
+/// The chapter's plain-HTTP block, relative to the workspace root, and the
+/// port nginx listens on in it.
+const PROXY_FILE: &str = "step3-combined/nginx-proxy.conf";
+const PROXY_PORT: u16 = 8000;
 
-/// The lines of the file that the tests change: nginx listens on a free
-/// port instead of 80, and step 3 runs on a free port instead of 8080.
-const LISTEN_IPV4_LINE: &str = "listen 80;";
-const LISTEN_IPV6_LINE: &str = "listen [::]:80;";
+/// The chapter's TLS block, and its port.
+const TLS_FILE: &str = "step3-combined/nginx-tls.conf";
+const TLS_PORT: u16 = 8443;
+
+/// Where both blocks send requests: step 3 on its usual port.
 const UPSTREAM_LINE: &str = "proxy_pass http://127.0.0.1:8080;";
 
 /// The line under test.
 const HOST_LINE: &str = "proxy_set_header Host $http_host;";
+
+/// The names under which the TLS block finds its certificate and key,
+/// beside nginx.conf.
+const CERTIFICATE_FILE: &str = "localhost.pem";
+const KEY_FILE: &str = "localhost-key.pem";
+
+/// The chapter that shows the files, in both languages.
+const CHAPTERS: [&str; 2] = [
+    "docs/en/05-troubleshooting.md",
+    "docs/ko/05-troubleshooting.md",
+];
 
 /// Where Debian puts nginx (it is not on a normal user's `PATH`).
 const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
@@ -52,24 +77,53 @@ const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 const NGINX_INSTALL_HINT: &str = "no nginx found: install it \
     (Debian/Ubuntu: `sudo apt-get install -y nginx`) or set NGINX to an nginx program";
 
+/// How to get openssl where there is none.
+const OPENSSL_INSTALL_HINT: &str = "no openssl found: install it \
+    (Debian/Ubuntu: `sudo apt-get install -y openssl`) or set OPENSSL to an openssl program";
+
 /// How long nginx may take to accept connections after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
-fn find_nginx() -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os("NGINX") {
+/// How long a page may take to load and run its script.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The program named by the environment variable `variable`, or the first
+/// of `candidates` that exists, or `hint`.
+fn find_program(variable: &str, candidates: Vec<PathBuf>, hint: &str) -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os(variable) {
         let chosen = PathBuf::from(chosen);
         return if chosen.is_file() {
             Ok(chosen)
         } else {
-            Err(format!("NGINX={} is not a file", chosen.display()))
+            Err(format!("{variable}={} is not a file", chosen.display()))
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(PathBuf::from(DEBIAN_NGINX))
-        .chain(std::env::split_paths(&path).map(|dir| dir.join("nginx")))
+    candidates
+        .into_iter()
         .find(|program| program.is_file())
-        .ok_or_else(|| NGINX_INSTALL_HINT.to_string())
+        .ok_or_else(|| hint.to_string())
+}
+
+/// Every `name` on the `PATH`.
+fn on_path(name: &str) -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&name))
+        .collect()
+}
+
+/// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
+fn find_nginx() -> Result<PathBuf, String> {
+    let candidates = std::iter::once(PathBuf::from(DEBIAN_NGINX))
+        .chain(on_path("nginx"))
+        .collect();
+    find_program("NGINX", candidates, NGINX_INSTALL_HINT)
+}
+
+/// The program named by `OPENSSL`, or the first on the `PATH`.
+fn find_openssl() -> Result<PathBuf, String> {
+    find_program("OPENSSL", on_path("openssl"), OPENSSL_INSTALL_HINT)
 }
 
 /// nginx and Chromium, or `None` when the test is skipped for want of one.
@@ -79,38 +133,82 @@ fn nginx_and_chromium() -> Option<(PathBuf, PathBuf)> {
     Some((nginx, chromium))
 }
 
-/// The chapter's file as the tests use it: nginx listens on `listen_port`
-/// of 127.0.0.1 and ::1 instead of port 80 of every address, and passes
-/// requests to step 3 on `upstream_port` instead of 8080. Everything else
-/// stays as written. On a machine without IPv6 (`ipv6` false) there is no
-/// ::1 to listen on, and nginx listens on 127.0.0.1 only.
-fn site_for_test(
-    site: &str,
-    listen_port: u16,
-    ipv6: bool,
-    upstream_port: u16,
-) -> anyhow::Result<String> {
-    let ipv6_listen = if ipv6 {
-        format!("listen [::1]:{listen_port};")
-    } else {
-        String::new()
-    };
-    let mut site = site.to_string();
-    for (line, replacement) in [
-        (LISTEN_IPV4_LINE, format!("listen 127.0.0.1:{listen_port};")),
-        (LISTEN_IPV6_LINE, ipv6_listen),
-        (
-            UPSTREAM_LINE,
-            format!("proxy_pass http://127.0.0.1:{upstream_port};"),
-        ),
-    ] {
-        ensure!(
-            site.matches(line).count() == 1,
-            "{SITE_FILE} must contain `{line}` exactly once: the tests replace it with a free port"
-        );
-        site = site.replace(line, &replacement);
+/// One of the chapter's nginx files, as a test runs it.
+#[derive(Clone)]
+struct Site {
+    file: &'static str,
+    text: String,
+    /// The port nginx listens on in the chapter.
+    port: u16,
+}
+
+impl Site {
+    fn read(file: &'static str, port: u16) -> Site {
+        let path = workspace_root().join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+        Site { file, text, port }
     }
-    Ok(site)
+
+    fn proxy() -> Site {
+        Site::read(PROXY_FILE, PROXY_PORT)
+    }
+
+    fn tls() -> Site {
+        Site::read(TLS_FILE, TLS_PORT)
+    }
+
+    /// The same file with its one `line` replaced, to show what that line does.
+    fn replacing(&self, line: &str, replacement: &str) -> Site {
+        assert_eq!(
+            self.text.matches(line).count(),
+            1,
+            "{} must contain `{line}` once",
+            self.file
+        );
+        Site {
+            text: self.text.replace(line, replacement),
+            ..self.clone()
+        }
+    }
+
+    /// The file as the tests give it to nginx: it listens on `port` of
+    /// 127.0.0.1 and ::1 instead of the chapter's port, and passes requests
+    /// to step 3 on `upstream_port` instead of 8080. Everything else stays
+    /// as written. On a machine without IPv6 (`ipv6` false) there is no ::1
+    /// to listen on, and that line becomes a comment.
+    fn on_ports(&self, port: u16, ipv6: bool, upstream_port: u16) -> anyhow::Result<String> {
+        let chapter = self.port;
+        let ipv6_listen = format!("listen [::1]:{chapter}");
+        let replacements = [
+            (
+                format!("listen 127.0.0.1:{chapter}"),
+                format!("listen 127.0.0.1:{port}"),
+            ),
+            (
+                ipv6_listen.clone(),
+                if ipv6 {
+                    format!("listen [::1]:{port}")
+                } else {
+                    format!("# no ::1 on this machine: {ipv6_listen}")
+                },
+            ),
+            (
+                UPSTREAM_LINE.to_string(),
+                format!("proxy_pass http://127.0.0.1:{upstream_port};"),
+            ),
+        ];
+        let mut text = self.text.clone();
+        for (line, replacement) in replacements {
+            ensure!(
+                text.matches(&line).count() == 1,
+                "{} must contain `{line}` exactly once: the tests replace it with a free port",
+                self.file
+            );
+            text = text.replace(&line, &replacement);
+        }
+        Ok(text)
+    }
 }
 
 /// A port that is free on both 127.0.0.1 and ::1, for nginx to listen on
@@ -132,12 +230,18 @@ fn free_port() -> anyhow::Result<(u16, bool)> {
     bail!("found no port free on both 127.0.0.1 and ::1 in 20 tries")
 }
 
-/// The rest of an nginx configuration around the chapter's block: one
+/// The rest of an nginx configuration around the chapter's blocks: one
 /// process in the foreground (nothing to clean up but this process), and
 /// every file it writes inside `dir`, so that it runs without root and
-/// without touching the system's nginx.
-fn main_config(dir: &Path) -> String {
+/// without touching the system's nginx. The configuration itself lives in
+/// `dir/conf`, apart from nginx's own prefix `dir`, as /etc/nginx lives
+/// apart from /usr/share/nginx on Debian: a relative path in a block (the
+/// certificate's) must start beside nginx.conf to be found.
+fn main_config(dir: &Path, sites: usize) -> String {
     let dir = dir.display();
+    let includes: String = (0..sites)
+        .map(|site| format!("    include {dir}/conf/site{site}.conf;\n"))
+        .collect();
     format!(
         "daemon off;
 master_process off;
@@ -151,16 +255,16 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    include {dir}/site.conf;
-}}
+{includes}}}
 "
     )
 }
 
-/// A running nginx on a free port of 127.0.0.1 and ::1. Dropping it ends nginx and
-/// deletes its directory.
+/// A running nginx, each of its blocks on a free port of 127.0.0.1 and
+/// ::1. Dropping it ends nginx and deletes its directory.
 struct Nginx {
-    port: u16,
+    /// Where each block listens, in the order they were given.
+    ports: Vec<u16>,
     output: Output,
     /// Held for its `Drop`.
     _process: NginxProcess,
@@ -185,18 +289,43 @@ impl Drop for NginxProcess {
 }
 
 impl Nginx {
-    /// Starts `program` with `site` (the chapter's block) in front of step 3
-    /// on `upstream_port`, and waits until it accepts connections.
-    async fn start(program: &Path, site: &str, upstream_port: u16) -> anyhow::Result<Nginx> {
-        let (port, ipv6) = free_port()?;
-        let dir = std::env::temp_dir().join(format!("xtask-nginx-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(
-            dir.join("site.conf"),
-            site_for_test(site, port, ipv6, upstream_port)?,
-        )?;
-        std::fs::write(dir.join("nginx.conf"), main_config(&dir))?;
+    /// Starts `program` with one block, in front of step 3 on `upstream_port`.
+    async fn start(program: &Path, site: &Site, upstream_port: u16) -> anyhow::Result<Nginx> {
+        Nginx::start_all(program, &[site], &[], upstream_port).await
+    }
+
+    /// Starts `program` with `sites` (the chapter's blocks) side by side in
+    /// one `http` block and `files` (name, contents) beside its nginx.conf,
+    /// in front of step 3 on `upstream_port`, and waits until every block
+    /// accepts connections.
+    async fn start_all(
+        program: &Path,
+        sites: &[&Site],
+        files: &[(&str, &[u8])],
+        upstream_port: u16,
+    ) -> anyhow::Result<Nginx> {
+        let mut ports: Vec<u16> = Vec::new();
+        let mut ipv6 = true;
+        while ports.len() < sites.len() {
+            let (port, has_ipv6) = free_port()?;
+            if !ports.contains(&port) {
+                ports.push(port);
+                ipv6 = has_ipv6;
+            }
+        }
+        let dir =
+            std::env::temp_dir().join(format!("xtask-nginx-{}-{}", std::process::id(), ports[0]));
+        let conf = dir.join("conf");
+        std::fs::create_dir_all(&conf)
+            .with_context(|| format!("cannot create {}", conf.display()))?;
+        for (index, (site, &port)) in sites.iter().zip(&ports).enumerate() {
+            let text = site.on_ports(port, ipv6, upstream_port)?;
+            std::fs::write(conf.join(format!("site{index}.conf")), text)?;
+        }
+        for (name, contents) in files {
+            std::fs::write(conf.join(name), contents)?;
+        }
+        std::fs::write(conf.join("nginx.conf"), main_config(&dir, sites.len()))?;
 
         // `-e stderr`: report start-up errors on stderr, before nginx reads
         // the configuration, instead of in /var/log/nginx, which a normal
@@ -206,41 +335,132 @@ impl Nginx {
             .args(["-e", "stderr", "-p"])
             .arg(&dir)
             .arg("-c")
-            .arg(dir.join("nginx.conf"));
+            .arg(conf.join("nginx.conf"));
         let (child, output, _) = steps::spawn(command)?;
         let mut process = NginxProcess { child, dir };
 
         let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = process.child.try_wait() {
-                // Let the output readers catch up with the last lines.
-                sleep(Duration::from_millis(200)).await;
-                bail!(
-                    "{} exited ({status}) as it started; it printed:\n{}",
-                    program.display(),
-                    output.last(15).join("\n")
-                );
+        for &port in &ports {
+            while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                if let Ok(Some(status)) = process.child.try_wait() {
+                    // Let the output readers catch up with the last lines.
+                    sleep(Duration::from_millis(200)).await;
+                    bail!(
+                        "{} exited ({status}) as it started; it printed:\n{}",
+                        program.display(),
+                        output.last(15).join("\n")
+                    );
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "nginx did not accept connections on 127.0.0.1:{port} within {START_TIMEOUT:?}; it printed:\n{}",
+                        output.last(15).join("\n")
+                    );
+                }
+                sleep(Duration::from_millis(50)).await;
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "nginx did not accept connections on 127.0.0.1:{port} within {START_TIMEOUT:?}; it printed:\n{}",
-                    output.last(15).join("\n")
-                );
-            }
-            sleep(Duration::from_millis(50)).await;
         }
         Ok(Nginx {
-            port,
+            ports,
             output,
             _process: process,
         })
     }
+
+    /// Where the first block listens.
+    fn port(&self) -> u16 {
+        self.ports[0]
+    }
 }
 
-fn read_site() -> String {
-    let path = workspace_root().join(SITE_FILE);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+/// A certificate for `localhost`, made for one test run, and what a browser
+/// needs to trust it.
+struct Certificate {
+    /// The certificate and its private key, PEM-encoded.
+    pem: Vec<u8>,
+    key: Vec<u8>,
+    /// The SHA-256 hash of its public key (its SubjectPublicKeyInfo, in
+    /// DER), in base64: what `--ignore-certificate-errors-spki-list` takes.
+    spki_sha256: String,
+}
+
+impl Certificate {
+    /// Makes a self-signed certificate for `localhost`, 127.0.0.1 and ::1,
+    /// as `mkcert localhost 127.0.0.1 ::1` makes one signed by its own
+    /// authority, and hashes its public key, all with `openssl`.
+    fn make(openssl: &Path) -> anyhow::Result<Certificate> {
+        static MADE: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-certificate-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let made = Certificate::make_in(openssl, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        made
+    }
+
+    fn make_in(openssl: &Path, dir: &Path) -> anyhow::Result<Certificate> {
+        let run = |args: &[&str]| -> anyhow::Result<Vec<u8>> {
+            let output = std::process::Command::new(openssl)
+                .args(args)
+                .current_dir(dir)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .with_context(|| format!("cannot start {}", openssl.display()))?;
+            ensure!(
+                output.status.success(),
+                "`openssl {}` failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            Ok(output.stdout)
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+            "-keyout",
+            KEY_FILE,
+            "-out",
+            CERTIFICATE_FILE,
+        ])?;
+        run(&[
+            "pkey", "-in", KEY_FILE, "-pubout", "-outform", "DER", "-out", "spki.der",
+        ])?;
+        run(&[
+            "dgst",
+            "-sha256",
+            "-binary",
+            "-out",
+            "spki.sha256",
+            "spki.der",
+        ])?;
+        let spki_sha256 = run(&["base64", "-A", "-in", "spki.sha256"])?;
+        let spki_sha256 = String::from_utf8(spki_sha256)?.trim().to_string();
+        ensure!(
+            spki_sha256.len() == 44,
+            "openssl gave {spki_sha256:?} as the base64 of a SHA-256 hash"
+        );
+        Ok(Certificate {
+            pem: std::fs::read(dir.join(CERTIFICATE_FILE))?,
+            key: std::fs::read(dir.join(KEY_FILE))?,
+            spki_sha256,
+        })
+    }
 }
 
 /// The page opened through nginx behaves as when opened from step 3
@@ -254,11 +474,11 @@ async fn the_chapters_nginx_block_carries_the_page_and_its_websocket() {
     steps::build().unwrap();
     let (chromium, step3) = tokio::join!(Chromium::launch(&chromium), Running::start("step3"));
     let (chromium, step3) = (chromium.unwrap(), step3.unwrap());
-    let proxy = Nginx::start(&nginx, &read_site(), step3.port)
+    let proxy = Nginx::start(&nginx, &Site::proxy(), step3.port)
         .await
         .unwrap();
 
-    let url = page_url(proxy.port);
+    let url = format!("http://localhost:{}/", proxy.port());
     match step3_page_talks_cleanly(&chromium, &url, &step3.output).await {
         Ok(seen) => println!("through nginx at {url}, {seen}"),
         Err(problem) => panic!(
@@ -270,25 +490,20 @@ async fn the_chapters_nginx_block_carries_the_page_and_its_websocket() {
 }
 
 /// Without the Host line, or with `$host` in it, step 3 sees a `Host` that
-/// does not match the page's `Origin` and refuses the WebSocket with 403:
-/// the browser reports the failed handshake and the page never hears the
-/// greeting.
+/// does not match the page's `Origin` (which keeps nginx's port, as on the
+/// chapter's 8000) and refuses the WebSocket with 403: the browser reports
+/// the failed handshake and the page never hears the greeting.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_browsers_host_step3_refuses_the_websocket() {
     let Some((nginx, chromium)) = nginx_and_chromium() else {
         return;
     };
-    let site = read_site();
-    assert_eq!(
-        site.matches(HOST_LINE).count(),
-        1,
-        "{SITE_FILE} must contain `{HOST_LINE}` once"
-    );
+    let site = Site::proxy();
     let variants = [
-        ("nginx's default Host", site.replace(HOST_LINE, "")),
+        ("nginx's default Host", site.replacing(HOST_LINE, "")),
         (
             "Host $host",
-            site.replace(HOST_LINE, "proxy_set_header Host $host;"),
+            site.replacing(HOST_LINE, "proxy_set_header Host $host;"),
         ),
     ];
 
@@ -301,7 +516,7 @@ async fn without_the_browsers_host_step3_refuses_the_websocket() {
     let (nginx, chromium, step3) = (&nginx, &chromium, &step3);
     let refusals = variants.iter().map(|(variant, site)| async move {
         let proxy = Nginx::start(nginx, site, step3.port).await.unwrap();
-        let url = page_url(proxy.port);
+        let url = format!("http://localhost:{}/", proxy.port());
         let problem = match step3_page_talks_cleanly(chromium, &url, &step3.output).await {
             Ok(seen) => panic!("with {variant}, the page talked through nginx: {seen}"),
             Err(problem) => format!("{problem:#}"),
@@ -311,7 +526,7 @@ async fn without_the_browsers_host_step3_refuses_the_websocket() {
             "with {variant}, the page failed, but not with a 403 handshake: {problem}"
         );
         // Step 3 names the refused page's origin, which is nginx's address.
-        let page_origin = format!("localhost:{}", proxy.port);
+        let page_origin = format!("localhost:{}", proxy.port());
         let refused = step3
             .output
             .wait_for(0, PROMPTLY, |line| {
@@ -329,6 +544,51 @@ async fn without_the_browsers_host_step3_refuses_the_websocket() {
     join_all(refusals).await;
 }
 
+/// `$host` is the name without the port, and that is all a browser sends
+/// for a page on the scheme's default port: for `http://localhost/` (nginx
+/// on port 80) it sends `Host: localhost` and `Origin: http://localhost`.
+/// There `$host` passes on the same `Host` as `$http_host`, and step 3
+/// lets the WebSocket in; the same request with a port in both, as for the
+/// chapter's port 8000, is refused. (Port 80 itself needs root, so the
+/// test sends the browser's request by hand to nginx on a free port: what
+/// nginx passes on depends on the headers, not on the port it listens on.)
+#[tokio::test(flavor = "multi_thread")]
+async fn host_without_the_port_is_enough_only_on_the_default_port() {
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    steps::build().unwrap();
+    let step3 = Running::start("step3").await.unwrap();
+    let site = Site::proxy().replacing(HOST_LINE, "proxy_set_header Host $host;");
+    let proxy = Nginx::start(&nginx, &site, step3.port).await.unwrap();
+
+    let handshake = |host: &str| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    let with_port = format!("localhost:{}", proxy.port());
+    for (host, expected) in [("localhost", 101), (with_port.as_str(), 403)] {
+        let answer = wire::ask(proxy.port(), handshake(host).as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status,
+            expected,
+            "through nginx with `Host $host`, a page at http://{host}/ got {:?}, not {expected}; \
+             step 3 printed {:?}",
+            answer.status_line,
+            step3.output.lines()
+        );
+        println!(
+            "with Host $host, the WebSocket of http://{host}/ got {}",
+            answer.status_line
+        );
+    }
+}
+
 /// The file is for a proxy on this machine: step 3, listening on loopback,
 /// answers only to this machine's names, so a request that reaches nginx
 /// under another name (here `www.example.com`) gets step 3's 403, passed on
@@ -340,12 +600,12 @@ async fn under_another_name_step3_refuses_the_request() {
     };
     steps::build().unwrap();
     let step3 = Running::start("step3").await.unwrap();
-    let proxy = Nginx::start(&nginx, &read_site(), step3.port)
+    let proxy = Nginx::start(&nginx, &Site::proxy(), step3.port)
         .await
         .unwrap();
 
     let request = "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n";
-    let answer = wire::exchange(proxy.port, request.as_bytes())
+    let answer = wire::exchange(proxy.port(), request.as_bytes())
         .await
         .and_then(|answer| wire::parse_http(&answer))
         .unwrap();
@@ -369,4 +629,201 @@ async fn under_another_name_step3_refuses_the_request() {
             step3.output.lines()
         ),
     }
+}
+
+/// Everything a TLS test needs: a Chromium that trusts the test's own
+/// certificate, a step 3, and nginx with both of the chapter's blocks side
+/// by side (as a learner who follows the chapter has them) in front of it,
+/// the certificate beside its nginx.conf. `None` when a program is missing.
+async fn behind_tls() -> Option<(Chromium, Running, Nginx)> {
+    let (nginx, chromium) = nginx_and_chromium()?;
+    let openssl = tools::require_or_skip("openssl", find_openssl())?;
+    let certificate = Certificate::make(&openssl).unwrap();
+    steps::build().unwrap();
+    let (chromium, step3) = tokio::join!(
+        Chromium::launch_trusting(&chromium, &certificate.spki_sha256),
+        Running::start("step3")
+    );
+    let (chromium, step3) = (chromium.unwrap(), step3.unwrap());
+    let files = [
+        (CERTIFICATE_FILE, certificate.pem.as_slice()),
+        (KEY_FILE, certificate.key.as_slice()),
+    ];
+    let proxy = Nginx::start_all(&nginx, &[&Site::tls(), &Site::proxy()], &files, step3.port)
+        .await
+        .unwrap();
+    Some((chromium, step3, proxy))
+}
+
+/// Over https://, the page builds its address from its own (`wss://` and
+/// nginx's host and port) and talks to step 3 through nginx, with no error
+/// in the console; step 3 behind nginx is the usual one.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_tls_the_page_opens_wss_and_talks() {
+    let Some((chromium, step3, proxy)) = behind_tls().await else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", proxy.port());
+    let seen = match step3_page_talks_cleanly(&chromium, &url, &step3.output).await {
+        Ok(seen) => seen,
+        Err(problem) => panic!(
+            "through nginx at {url}: {problem:#}\nstep 3 printed: {:?}\nnginx printed: {:?}",
+            step3.output.lines(),
+            proxy.output.lines()
+        ),
+    };
+    let connecting = format!("Connecting to wss://localhost:{}/", proxy.port());
+    assert!(
+        seen.contains(&connecting),
+        "the page at {url} did not list {connecting:?}: {seen}"
+    );
+    println!("through nginx at {url}, {seen}");
+}
+
+/// Opens `url` and waits until the console holds a line for which `wanted`
+/// holds, or the page's time is up.
+async fn open_and_wait(
+    chromium: &Chromium,
+    url: &str,
+    wanted: impl Fn(&Seen) -> bool,
+) -> anyhow::Result<Page> {
+    let mut page = chromium.open(url).await?;
+    page.wait_until(PAGE_TIMEOUT, wanted).await;
+    Ok(page)
+}
+
+/// What a page's console showed, for a failure message.
+fn console_of(seen: &Seen) -> Vec<String> {
+    seen.console.iter().map(ToString::to_string).collect()
+}
+
+/// The console line that starts with `start`, if any.
+fn console_line<'a>(seen: &'a Seen, start: &str) -> Option<&'a str> {
+    seen.console
+        .iter()
+        .map(|line| line.text.as_str())
+        .find(|text| text.starts_with(start))
+}
+
+/// `line` as the chapter shows it: with nginx on the chapter's port
+/// instead of the test's.
+fn as_in_the_chapter(line: &str, port: u16) -> String {
+    line.replace(
+        &format!("localhost:{port}"),
+        &format!("localhost:{TLS_PORT}"),
+    )
+}
+
+/// Both chapters quote `line` word for word.
+fn chapters_quote(line: &str) -> anyhow::Result<()> {
+    for chapter in CHAPTERS {
+        let text = std::fs::read_to_string(workspace_root().join(chapter))?;
+        ensure!(
+            text.contains(line),
+            "{chapter} does not quote what Chromium printed: {line}"
+        );
+    }
+    Ok(())
+}
+
+/// An https:// page given a hand-written `ws://` address, as deployed
+/// under a real name: Chromium refuses to open it as mixed content, says
+/// so in the console, and the WebSocket constructor throws, so the page's
+/// script stops after its first line. For `localhost` and 127.0.0.1
+/// Chromium makes an exception (it counts the computer itself as secure):
+/// `ws://` to the TLS port is tried, and nginx answers plain HTTP there
+/// with 400. The chapter quotes the console's lines word for word.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_tls_a_ws_address_is_blocked_as_mixed_content() {
+    let Some((chromium, _step3, proxy)) = behind_tls().await else {
+        return;
+    };
+    let port = proxy.port();
+    let chromium = &chromium;
+
+    let blocked = async {
+        let address = "ws://chat.example.com/";
+        let url = format!("https://localhost:{port}/?server={address}");
+        let thrown = "SecurityError: Failed to construct 'WebSocket'";
+        let page = open_and_wait(chromium, &url, |seen| {
+            console_line(seen, "Mixed Content:").is_some() && console_line(seen, thrown).is_some()
+        })
+        .await?;
+        let seen = &page.seen;
+        let (Some(mixed), Some(exception)) = (
+            console_line(seen, "Mixed Content:"),
+            console_line(seen, thrown),
+        ) else {
+            bail!(
+                "{url}: the console has no mixed-content line and SecurityError: {:?}",
+                console_of(seen)
+            );
+        };
+        ensure!(
+            mixed.contains(&format!("'{address}'")) && mixed.contains("blocked"),
+            "{url}: the mixed-content line does not say that {address} was blocked: {mixed}"
+        );
+        // The exception's first line; the rest is where in the script.
+        let exception = exception.lines().next().unwrap_or_default();
+        chapters_quote(&as_in_the_chapter(mixed, port))?;
+        chapters_quote(exception)?;
+        let lines = page.texts("#log li").await?;
+        let connecting = format!("Connecting to {address}");
+        ensure!(
+            lines == [connecting.clone()],
+            "{url}: the page should list only {connecting:?}, its script stopped by the exception; it lists {lines:?}"
+        );
+        Ok::<_, anyhow::Error>(format!(
+            "{url}: {mixed} / {exception}; the page lists {lines:?}"
+        ))
+    };
+
+    let (blocked, by_name, by_address) = tokio::join!(
+        blocked,
+        ws_to_the_tls_port(chromium, "localhost", port),
+        ws_to_the_tls_port(chromium, "127.0.0.1", port),
+    );
+    let mut problems = Vec::new();
+    for result in [blocked, by_name, by_address] {
+        match result {
+            Ok(seen) => println!("{seen}"),
+            Err(problem) => problems.push(format!("{problem:#}")),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nnginx printed: {:?}",
+        problems.join("\n"),
+        proxy.output.lines()
+    );
+}
+
+/// The https:// page on `port` given `ws://HOST:PORT/`, where `host` names
+/// this computer: not blocked as mixed content, the connection reaches
+/// nginx's TLS port without TLS, and nginx answers 400. The chapter quotes
+/// the console's line for `localhost`.
+async fn ws_to_the_tls_port(chromium: &Chromium, host: &str, port: u16) -> anyhow::Result<String> {
+    let address = format!("ws://{host}:{port}/");
+    let url = format!("https://localhost:{port}/?server={address}");
+    let refused = "Unexpected response code: 400";
+    let page = open_and_wait(chromium, &url, |seen| {
+        seen.console.iter().any(|line| line.text.contains(refused))
+    })
+    .await?;
+    let seen = &page.seen;
+    ensure!(
+        console_line(seen, "Mixed Content:").is_none(),
+        "{url}: Chromium blocked {address} as mixed content: {:?}",
+        console_of(seen)
+    );
+    let Some(line) = seen.console.iter().find(|line| line.text.contains(refused)) else {
+        bail!(
+            "{url}: the console does not show {refused:?}: {:?}",
+            console_of(seen)
+        );
+    };
+    if host == "localhost" {
+        chapters_quote(&as_in_the_chapter(&line.text, port))?;
+    }
+    Ok(format!("{url}: {}", line.text))
 }
