@@ -245,9 +245,12 @@ pub fn peak_memory_kib(pid: u32) -> anyhow::Result<u64> {
     memory_kib(pid, "VmHWM:")
 }
 
+/// The tick in which `/proc/<pid>/stat` counts processor time: 1/100 s
+/// (Linux's USER_HZ).
+pub const CPU_TICK: Duration = Duration::from_millis(10);
+
 /// The processor time a process has used so far, all its threads, in user
-/// and system mode together. `/proc/<pid>/stat` counts it in ticks of
-/// 1/100 s (Linux's USER_HZ), so this is as precise as 10 ms.
+/// and system mode together, in whole `CPU_TICK`s.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat (Linux only)"))?;
@@ -262,7 +265,7 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
             .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
     };
     let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 10))
+    Ok(CPU_TICK * u32::try_from(total)?)
 }
 
 /// A memory figure of `/proc/<pid>/status`, such as `VmRSS:  2048 kB`.
