@@ -49,8 +49,7 @@ const HOST_LINE: &str = "proxy_set_header Host $http_host;";
 const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 
 /// How to get nginx where there is none.
-const NGINX_INSTALL_HINT: &str = "no nginx found: install it \
-    (Debian/Ubuntu: `sudo apt-get install -y nginx`) or set NGINX to an nginx program";
+const NGINX_INSTALL_HINT: &str = crate::tools::NGINX_MISSING;
 
 /// How long nginx may take to accept connections after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
