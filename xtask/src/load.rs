@@ -237,7 +237,8 @@ async fn measure(
     let mut server = program.start(&[]).await?;
     let pid = server.pid().context("the server has already ended")?;
     let at_start = crowd::resident_memory_kib(pid)?;
-    let cpu_at_start = crowd::cpu_time(pid)?;
+    let cpu_clock = crowd::CpuClock::for_process(pid);
+    let cpu_at_start = cpu_clock.read(pid)?;
     let mut report = vec![format!(
         "{name}{built} started on a free port; {clients} clients connect to 127.0.0.1:{}, {CONNECTING_AT_ONCE} handshaking at a time",
         server.port
@@ -268,7 +269,7 @@ async fn measure(
     // The processor time the server spent on the clients: on a machine
     // shared with the load tool's own clients, greetings per second also
     // depend on how fast the clients are; this does not.
-    let cpu = crowd::cpu_time(pid)?.saturating_sub(cpu_at_start);
+    let cpu = cpu_clock.read(pid)?.saturating_sub(cpu_at_start);
     let per_connection = holding.saturating_sub(at_start) as f64 / greeted.max(1) as f64;
     let gathering = crowd.leave().await;
     // The kernel updates its high-water mark only now and then, so it can
@@ -289,7 +290,7 @@ async fn measure(
             "greetings:                {:.0} a second",
             gathering.greetings_per_second()
         ),
-        cpu_per_client(cpu, greeted),
+        cpu_per_client(cpu, greeted, cpu_clock),
         format!("memory per connection:    {per_connection:.1} KiB, with all {greeted} held open"),
         kernel_memory_per_socket(),
         format!(
@@ -317,19 +318,26 @@ async fn measure(
 }
 
 /// The server's processor time per client, with what the clock can tell
-/// apart: it counts whole ticks, so one tick spread over the clients is
-/// the figure's resolution.
-fn cpu_per_client(cpu: Duration, clients: usize) -> String {
+/// apart. Counted in whole ticks, one tick spread over the clients is the
+/// figure's resolution, and a few hundred clients may take less than one.
+fn cpu_per_client(cpu: Duration, clients: usize, clock: crowd::CpuClock) -> String {
     let clients = clients.max(1) as f64;
     let micros = |time: Duration| time.as_secs_f64() * 1e6 / clients;
-    // One shape for every figure, 0 included: `0 µs ± 20 µs` is as true.
-    format!(
-        "server CPU per client:    {:.0} µs ± {:.0} µs, {:.2} s in all, counted in {} ms ticks",
-        micros(cpu),
-        micros(crowd::CPU_TICK),
-        cpu.as_secs_f64(),
-        crowd::CPU_TICK.as_millis()
-    )
+    match clock {
+        crowd::CpuClock::Scheduler => format!(
+            "server CPU per client:    {:.0} µs, {:.3} s in all, by the scheduler's clock (ns)",
+            micros(cpu),
+            cpu.as_secs_f64()
+        ),
+        // One shape for every figure, 0 included: `0 µs ± 20 µs` is true.
+        crowd::CpuClock::Ticks => format!(
+            "server CPU per client:    {:.0} µs ± {:.0} µs, {:.2} s in all, counted in {} ms ticks",
+            micros(cpu),
+            micros(crowd::CPU_TICK),
+            cpu.as_secs_f64(),
+            crowd::CPU_TICK.as_millis()
+        ),
+    }
 }
 
 /// What each TCP socket costs the kernel, from the sizes of its slab
@@ -398,6 +406,17 @@ mod tests {
         .expect("a program that exists is accepted");
         let measured = measure(&options, |_, _| {}).await.unwrap();
         assert!(measured.all_well, "{:#?}", measured.report);
+        // Here, Linux, the scheduler's clock counts the server's time.
+        assert!(
+            measured
+                .report
+                .iter()
+                .any(|line| line.starts_with("server CPU per client:")
+                    && line.ends_with("by the scheduler's clock (ns)")
+                    && !line.starts_with("server CPU per client:    0 µs")),
+            "{:#?}",
+            measured.report
+        );
         let first = &measured.report[0];
         assert!(
             first.starts_with(&format!(
@@ -434,13 +453,18 @@ mod tests {
 
     #[test]
     fn the_cpu_figure_says_what_the_clock_resolves() {
+        use crowd::CpuClock::{Scheduler, Ticks};
         assert_eq!(
-            cpu_per_client(Duration::from_millis(40), 500),
+            cpu_per_client(Duration::from_millis(40), 500, Ticks),
             "server CPU per client:    80 µs ± 20 µs, 0.04 s in all, counted in 10 ms ticks"
         );
         assert_eq!(
-            cpu_per_client(Duration::ZERO, 500),
+            cpu_per_client(Duration::ZERO, 500, Ticks),
             "server CPU per client:    0 µs ± 20 µs, 0.00 s in all, counted in 10 ms ticks"
+        );
+        assert_eq!(
+            cpu_per_client(Duration::from_micros(42_123), 500, Scheduler),
+            "server CPU per client:    84 µs, 0.042 s in all, by the scheduler's clock (ns)"
         );
     }
 
