@@ -495,19 +495,14 @@ fn a_korean_readme_that_drifted_from_the_english_one_fails() {
 
     // An inline command written another way.
     let docs = edited(real_docs(), README_KO, |text| {
-        replaced(
-            text,
-            "`cargo xtask verify --step 2`",
-            "`cargo xtask verify --step 3`",
-        )
+        replaced(text, "`cargo xtask docs sync`", "`cargo xtask docs --sync`")
     });
     let found = problems(check_readmes(&docs));
     assert!(
-        found.contains(
-            "README.md: the command `cargo xtask verify --step 2` is not in README.ko.md"
-        ) && found.contains(
-            "README.ko.md: the command `cargo xtask verify --step 3` is not in README.md"
-        ),
+        found.contains("README.md: the command `cargo xtask docs sync` is not in README.ko.md")
+            && found.contains(
+                "README.ko.md: the command `cargo xtask docs --sync` is not in README.md"
+            ),
         "{found}"
     );
 
