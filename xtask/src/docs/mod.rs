@@ -18,6 +18,8 @@
 //! current code, so whoever changes a step re-syncs with one command.
 
 mod blocks;
+#[cfg(test)]
+mod browser_facts;
 mod changed;
 mod chapters;
 mod layout;
