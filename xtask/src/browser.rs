@@ -30,8 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::steps;
 
 /// How to get a browser where there is none.
-pub const INSTALL_HINT: &str = "no Chromium found: install it \
-    (Debian/Ubuntu: `sudo apt-get install -y chromium`) or set CHROME to a Chrome or Chromium program";
+pub const INSTALL_HINT: &str = crate::tools::CHROMIUM_MISSING;
 
 /// A cold start on a busy 2-core machine can take a few seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

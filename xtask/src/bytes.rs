@@ -5,8 +5,10 @@
 //! the step running on their own machine. It speaks WebSocket by hand, with
 //! no library in between: it writes the upgrade request, reads the answer up
 //! to its blank line, and cuts the frames that follow at the lengths their
-//! headers give (RFC 6455, section 5.2). It then closes the connection
-//! politely, with a masked close frame as every client frame must be.
+//! headers give (RFC 6455, section 5.2). It pings the server, and then
+//! closes the connection politely, with a masked close frame as every
+//! client frame must be. With `--stay-open` it waits for the server to
+//! close instead, so that stopping the server shows its close frame.
 //!
 //! The walkthroughs' own byte listings (`docs::transcripts`) are made with
 //! the same `RawConnection` and `describe_frame`.
@@ -33,19 +35,64 @@ pub const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// Close code 1000, normal closure.
 const NORMAL_CLOSURE: u16 = 1000;
 
-/// `cargo xtask bytes [ADDRESS]`.
+/// What the ping carries; the pong must carry it back.
+pub const PING_PAYLOAD: &[u8] = b"tick";
+
+/// The option that waits for the server to close.
+const STAY_OPEN: &str = "--stay-open";
+
+/// How the connection ends.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// This command closes it, with code 1000.
+    WeClose,
+    /// The server closes it, for instance when Ctrl+C stops it; this
+    /// command waits as long as it takes, then answers.
+    ServerCloses,
+}
+
+/// What `show` printed, and where in it two exchanges are.
+#[derive(Default)]
+pub struct Listing {
+    pub lines: Vec<String>,
+    /// The ping and its pong.
+    pub ping: std::ops::Range<usize>,
+    /// The close frame the server sent first, and the answer to it.
+    pub server_close: std::ops::Range<usize>,
+}
+
+impl Listing {
+    /// Adds and prints `lines`; returns where they are.
+    fn add(&mut self, lines: Vec<String>, print: &(dyn Fn(&str) + Sync)) -> std::ops::Range<usize> {
+        let start = self.lines.len();
+        for line in lines {
+            print(&line);
+            self.lines.push(line);
+        }
+        start..self.lines.len()
+    }
+}
+
+/// `cargo xtask bytes [ADDRESS] [--stay-open]`.
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let address = match args {
+    let ending = if args.iter().any(|arg| arg == STAY_OPEN) {
+        Ending::ServerCloses
+    } else {
+        Ending::WeClose
+    };
+    let rest: Vec<&String> = args.iter().filter(|arg| *arg != STAY_OPEN).collect();
+    let address = match rest[..] {
         [] => DEFAULT_ADDRESS.to_string(),
-        [address] => parse_address(address)?,
-        _ => bail!("`cargo xtask bytes` takes one address at most, such as 8081 or localhost:8081"),
+        [address] if !address.starts_with("--") => parse_address(address)?,
+        _ => bail!(
+            "`cargo xtask bytes` takes an address (such as 8081 or localhost:8081) and              {STAY_OPEN}, both optional: try `cargo xtask bytes 8081 {STAY_OPEN}`"
+        ),
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let mut lines = Vec::new();
-    let result = runtime.block_on(show(&address, &mut lines));
-    for line in &lines {
-        println!("{line}");
-    }
+    let mut listing = Listing::default();
+    // Printed as they come: with --stay-open the wait may be long.
+    let print = |line: &str| println!("{line}");
+    let result = runtime.block_on(show(&address, ending, &mut listing, &print));
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -69,17 +116,24 @@ fn parse_address(given: &str) -> anyhow::Result<String> {
 }
 
 /// Opens a WebSocket to `address` (`host:port`) by hand and adds to
-/// `lines` every byte sent and received: the upgrade request, the answer,
-/// the first frame, and the closing handshake. On an error, `lines` holds
-/// what was seen until then.
-pub async fn show(address: &str, lines: &mut Vec<String>) -> anyhow::Result<()> {
-    lines.push(format!(
+/// `listing` every byte sent and received: the upgrade request, the answer,
+/// the first frame, a ping and its pong, and the closing handshake, begun
+/// as `ending` says. Each line also goes to `print` as soon as it is known.
+/// On an error, `listing` holds what was seen until then.
+pub async fn show(
+    address: &str,
+    ending: Ending,
+    listing: &mut Listing,
+    print: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<()> {
+    let mut add = |lines: Vec<String>| listing.add(lines, print);
+    add(vec![format!(
         "Talking WebSocket by hand to {address}: > is what this command sends, < what the server answers."
-    ));
+    )]);
     let request = upgrade_request(address);
     let mut connection = RawConnection::open(address, &request).await?;
-    lines.extend(head_lines('>', &request));
-    lines.extend(head_lines('<', &connection.head));
+    add(head_lines('>', &request));
+    add(head_lines('<', &connection.head));
     let status_line = connection.head.lines().next().unwrap_or_default();
     ensure!(
         status_line.starts_with("HTTP/1.1 101 "),
@@ -91,7 +145,45 @@ pub async fn show(address: &str, lines: &mut Vec<String>) -> anyhow::Result<()> 
         .frame()
         .await
         .context("no first frame after the handshake")?;
-    lines.extend(describe_frame('<', &first));
+    add(describe_frame('<', &first));
+
+    let ping = masked_frame(0x9, PING_PAYLOAD);
+    connection
+        .stream
+        .write_all(&ping)
+        .await
+        .context("cannot send the ping")?;
+    let mut ping_lines = describe_frame('>', &ping);
+    let pong = connection.frame().await.context("no pong for the ping")?;
+    ping_lines.extend(describe_frame('<', &pong));
+    let ping_range = add(ping_lines);
+
+    if ending == Ending::ServerCloses {
+        add(vec![
+            "Waiting for the server to close the connection: stop it with Ctrl+C where it runs."
+                .to_string(),
+        ]);
+        let close = connection
+            .frame_whenever()
+            .await
+            .context("the connection ended without a close frame")?;
+        // The answer repeats the server's code, as RFC 6455 (section 5.5.1) has it.
+        let code = parse_header(&close)
+            .filter(|header| header.opcode == 0x8)
+            .and_then(|header| close.get(header.length..header.length + 2))
+            .map(|code| code.to_vec())
+            .unwrap_or_default();
+        let answer = masked_frame(0x8, &code);
+        let _ = connection.stream.write_all(&answer).await;
+        let mut close_lines = describe_frame('<', &close);
+        close_lines.extend(describe_frame('>', &answer));
+        let close_range = add(close_lines);
+        listing.ping = ping_range;
+        listing.server_close = close_range;
+        return Ok(());
+    }
+    listing.ping = ping_range;
+    let mut add = |lines: Vec<String>| listing.add(lines, print);
 
     let close = masked_frame(0x8, &NORMAL_CLOSURE.to_be_bytes());
     connection
@@ -99,7 +191,7 @@ pub async fn show(address: &str, lines: &mut Vec<String>) -> anyhow::Result<()> 
         .write_all(&close)
         .await
         .context("cannot send the close frame")?;
-    lines.extend(describe_frame('>', &close));
+    add(describe_frame('>', &close));
     // The server answers with a close frame of its own; frames it sent
     // before reading ours (there are none from step 1) would come first.
     loop {
@@ -107,7 +199,7 @@ pub async fn show(address: &str, lines: &mut Vec<String>) -> anyhow::Result<()> 
             .frame()
             .await
             .context("no close frame in answer to ours")?;
-        lines.extend(describe_frame('<', &frame));
+        add(describe_frame('<', &frame));
         if parse_header(&frame).is_some_and(|header| header.opcode == 0x8) {
             return Ok(());
         }
@@ -165,7 +257,7 @@ impl RawConnection {
                 break at + 4;
             }
             connection
-                .read_more()
+                .read_more(Some(ANSWER_TIMEOUT))
                 .await
                 .context("no complete answer to the upgrade request")?;
         };
@@ -175,24 +267,36 @@ impl RawConnection {
         Ok(connection)
     }
 
-    async fn read_more(&mut self) -> anyhow::Result<()> {
+    async fn read_more(&mut self, wait: Option<std::time::Duration>) -> anyhow::Result<()> {
         let mut chunk = [0; 1024];
-        let read = timeout(ANSWER_TIMEOUT, self.stream.read(&mut chunk))
-            .await
-            .with_context(|| format!("the server sent nothing more within {ANSWER_TIMEOUT:?}"))??;
+        let read = match wait {
+            Some(wait) => timeout(wait, self.stream.read(&mut chunk))
+                .await
+                .with_context(|| format!("the server sent nothing more within {wait:?}"))??,
+            None => self.stream.read(&mut chunk).await?,
+        };
         ensure!(read > 0, "the server closed the connection");
         self.unread.extend_from_slice(&chunk[..read]);
         Ok(())
     }
 
-    /// The next whole frame, header and payload.
+    /// The next whole frame, header and payload, within `ANSWER_TIMEOUT`.
     pub async fn frame(&mut self) -> anyhow::Result<Vec<u8>> {
+        self.frame_within(Some(ANSWER_TIMEOUT)).await
+    }
+
+    /// The next whole frame, however long it takes.
+    async fn frame_whenever(&mut self) -> anyhow::Result<Vec<u8>> {
+        self.frame_within(None).await
+    }
+
+    async fn frame_within(&mut self, wait: Option<std::time::Duration>) -> anyhow::Result<Vec<u8>> {
         loop {
             if let Some(length) = frame_length(&self.unread) {
                 let rest = self.unread.split_off(length);
                 return Ok(std::mem::replace(&mut self.unread, rest));
             }
-            self.read_more().await?;
+            self.read_more(wait).await?;
         }
     }
 }
@@ -363,10 +467,16 @@ mod tests {
     async fn shows_the_handshake_the_greeting_and_the_close() {
         steps::build().unwrap();
         let server = Running::start("step1").await.unwrap();
-        let mut lines = Vec::new();
-        show(&format!("localhost:{}", server.port), &mut lines)
-            .await
-            .unwrap();
+        let mut listing = Listing::default();
+        show(
+            &format!("localhost:{}", server.port),
+            Ending::WeClose,
+            &mut listing,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        let lines = &listing.lines;
         let has = |start: &str| lines.iter().any(|line| line.starts_with(start));
         assert!(has("> GET / HTTP/1.1\\r\\n"), "{lines:#?}");
         assert!(
@@ -378,6 +488,13 @@ mod tests {
             "{lines:#?}"
         );
         assert!(has("< 81 11 "), "{lines:#?}");
+        let ping = &lines[listing.ping.clone()];
+        assert!(
+            ping.first().unwrap().starts_with("> 89 84 ")
+                && ping.iter().any(|line| line.starts_with("< 8a 04 "))
+                && ping.last().unwrap().ends_with("\"tick\""),
+            "{ping:#?}"
+        );
         assert!(
             lines
                 .iter()
@@ -397,6 +514,49 @@ mod tests {
         assert!(closed.is_some(), "{:?}", server.output.lines());
     }
 
+    /// With `--stay-open`, Ctrl+C in step 1 shows its 1001 close frame,
+    /// and the answer repeats the code.
+    #[tokio::test]
+    async fn staying_open_shows_the_close_frame_of_a_server_that_stops() {
+        steps::build().unwrap();
+        let server = Running::start("step1").await.unwrap();
+        let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+        let heard = waiting.clone();
+        let print = move |line: &str| {
+            if line.starts_with("Waiting for the server") {
+                heard.notify_one();
+            }
+        };
+        let mut listing = Listing::default();
+        let address = format!("localhost:{}", server.port);
+        let (shown, interrupted) = tokio::join!(
+            show(&address, Ending::ServerCloses, &mut listing, &print),
+            async {
+                waiting.notified().await;
+                server.interrupt()
+            }
+        );
+        shown.unwrap();
+        interrupted.unwrap();
+        let close = &listing.lines[listing.server_close.clone()];
+        assert!(
+            close[0].starts_with("< 88 16 ")
+                && close[1].starts_with("< 03 e9 ")
+                && close[1].ends_with("close code 1001")
+                && close[2].ends_with("\"server shutting down\""),
+            "{close:#?}"
+        );
+        assert!(
+            close[3].starts_with("> 88 82 ")
+                && close
+                    .last()
+                    .unwrap()
+                    .ends_with("(close code 1001 unmasked)"),
+            "{close:#?}"
+        );
+        assert!(listing.lines[listing.ping.clone()][0].starts_with("> 89 84 "));
+    }
+
     /// With nothing listening, the error names the address and the way to
     /// start step 1.
     #[tokio::test]
@@ -406,11 +566,16 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut lines = Vec::new();
-        let problem = show(&format!("127.0.0.1:{port}"), &mut lines)
-            .await
-            .unwrap_err()
-            .to_string();
+        let mut listing = Listing::default();
+        let problem = show(
+            &format!("127.0.0.1:{port}"),
+            Ending::WeClose,
+            &mut listing,
+            &|_| {},
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             problem.contains(&format!("nothing is listening on 127.0.0.1:{port}"))
                 && problem.contains("cargo run -p step1"),
@@ -431,11 +596,17 @@ mod tests {
             let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
             let _ = stream.write_all(answer.as_bytes()).await;
         });
-        let mut lines = Vec::new();
-        let problem = show(&format!("127.0.0.1:{port}"), &mut lines)
-            .await
-            .unwrap_err()
-            .to_string();
+        let mut listing = Listing::default();
+        let problem = show(
+            &format!("127.0.0.1:{port}"),
+            Ending::WeClose,
+            &mut listing,
+            &|_| {},
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        let lines = &listing.lines;
         assert!(
             problem.contains("answered `HTTP/1.1 200 OK`")
                 && problem.contains("cargo run -p step1"),

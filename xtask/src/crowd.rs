@@ -245,10 +245,58 @@ pub fn peak_memory_kib(pid: u32) -> anyhow::Result<u64> {
     memory_kib(pid, "VmHWM:")
 }
 
-/// The processor time a process has used so far, all its threads, in user
-/// and system mode together. `/proc/<pid>/stat` counts it in ticks of
-/// 1/100 s (Linux's USER_HZ), so this is as precise as 10 ms.
-pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+/// The tick in which `/proc/<pid>/stat` counts processor time: 1/100 s
+/// (Linux's USER_HZ).
+pub const CPU_TICK: Duration = Duration::from_millis(10);
+
+/// Where a process's processor time is read from, and so how finely.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CpuClock {
+    /// The scheduler's own count for each thread, in nanoseconds
+    /// (`/proc/<pid>/task/*/schedstat`). A thread that has ended takes its
+    /// share with it; a server's runtime threads live as long as it does.
+    Scheduler,
+    /// `/proc/<pid>/stat`, in whole `CPU_TICK`s, ended threads included.
+    Ticks,
+}
+
+impl CpuClock {
+    /// The finer clock where the kernel keeps it.
+    pub fn for_process(pid: u32) -> CpuClock {
+        match scheduler_time(pid) {
+            Ok(time) if !time.is_zero() => CpuClock::Scheduler,
+            _ => CpuClock::Ticks,
+        }
+    }
+
+    /// The processor time the process has used so far, all its threads, in
+    /// user and system mode together.
+    pub fn read(self, pid: u32) -> anyhow::Result<Duration> {
+        match self {
+            CpuClock::Scheduler => scheduler_time(pid),
+            CpuClock::Ticks => ticks_time(pid),
+        }
+    }
+}
+
+fn scheduler_time(pid: u32) -> anyhow::Result<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("cannot read /proc/{pid}/task (Linux only)"))?;
+    let mut total = Duration::ZERO;
+    for task in tasks {
+        let schedstat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        // The time on the processor, in ns; then the time spent waiting.
+        let nanos: u64 = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse().ok())
+            .context("no run time in a schedstat")?;
+        total += Duration::from_nanos(nanos);
+    }
+    Ok(total)
+}
+
+fn ticks_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat (Linux only)"))?;
     // The command name, in parentheses, may hold spaces: count fields
@@ -262,7 +310,7 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
             .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
     };
     let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 10))
+    Ok(CPU_TICK * u32::try_from(total)?)
 }
 
 /// A memory figure of `/proc/<pid>/status`, such as `VmRSS:  2048 kB`.

@@ -74,8 +74,7 @@ const CHAPTERS: [&str; 2] = [
 const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 
 /// How to get nginx where there is none.
-const NGINX_INSTALL_HINT: &str = "no nginx found: install it \
-    (Debian/Ubuntu: `sudo apt-get install -y nginx`) or set NGINX to an nginx program";
+const NGINX_INSTALL_HINT: &str = crate::tools::NGINX_MISSING;
 
 /// How to get openssl where there is none.
 const OPENSSL_INSTALL_HINT: &str = "no openssl found: install it \

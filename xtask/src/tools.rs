@@ -6,6 +6,21 @@
 //! line that says how to install it. CI sets `REQUIRE_TOOLS=1`, which turns
 //! each of those skips into a failure, so that it cannot pass by skipping.
 
+/// What to say when there is no Chromium: how to install a browser on
+/// each system the course is taken on. On Windows the browser is found
+/// only through `CHROME`.
+pub const CHROMIUM_MISSING: &str = "no Chromium found: install it (Debian/Ubuntu: \
+    `sudo apt-get install -y chromium`; macOS: `brew install --cask google-chrome`; Windows: \
+    `winget install Google.Chrome`, then set CHROME to its chrome.exe) or set CHROME to a Chrome \
+    or Chromium program";
+
+/// What to say when there is no nginx. Chapter 5's proxy tests run it as a
+/// Unix program; on Windows they are for WSL. Only tests use nginx.
+#[cfg(test)]
+pub const NGINX_MISSING: &str = "no nginx found: install it (Debian/Ubuntu: \
+    `sudo apt-get install -y nginx`; macOS: `brew install nginx`; Windows: inside WSL, as on \
+    Debian) or set NGINX to an nginx program";
+
 /// The environment variable that makes a missing program a failure.
 pub const REQUIRE_TOOLS: &str = "REQUIRE_TOOLS";
 
@@ -42,4 +57,23 @@ pub fn require_or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
     let line = format!("skipped {test}: it needs {what}; {why}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each hint names a way to install the program on the three systems.
+    #[test]
+    fn every_install_hint_covers_linux_macos_and_windows() {
+        for hint in [CHROMIUM_MISSING, NGINX_MISSING] {
+            for system in [
+                "Debian/Ubuntu: `sudo apt-get",
+                "macOS: `brew install",
+                "Windows: ",
+            ] {
+                assert!(hint.contains(system), "{hint} lacks {system}");
+            }
+        }
+    }
 }

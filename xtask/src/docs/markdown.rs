@@ -1,5 +1,5 @@
 //! Just enough Markdown for the checks: headings, fenced code blocks, the
-//! marker comment above each block, and relative links.
+//! marker comment above each block, relative links, and inline code.
 
 use std::ops::Range;
 
@@ -49,11 +49,16 @@ pub struct Parsed {
     pub blocks: Vec<Block>,
     /// Relative link targets, with their 1-based lines.
     pub links: Vec<(usize, String)>,
+    /// Inline code outside the blocks (`` `cargo run -p step1` ``), with the
+    /// 1-based line it starts on. A span cut by a line break reads as one,
+    /// with a space for the break, as Markdown renders it.
+    pub code_spans: Vec<(usize, String)>,
 }
 
 pub fn parse(text: &str) -> Parsed {
     let lines: Vec<&str> = text.lines().collect();
     let mut parsed = Parsed::default();
+    let mut prose = Vec::new();
     let mut index = 0;
     while index < lines.len() {
         let line = lines[index];
@@ -89,9 +94,53 @@ pub fn parse(text: &str) -> Parsed {
         for target in link_targets(line) {
             parsed.links.push((index + 1, target));
         }
+        prose.push((index + 1, line));
         index += 1;
     }
+    parsed.code_spans = code_spans(&prose);
     parsed
+}
+
+/// The inline code of the prose lines: text between two runs of the same
+/// number of backticks. A blank line ends a paragraph, and an unclosed span
+/// with it.
+fn code_spans(prose: &[(usize, &str)]) -> Vec<(usize, String)> {
+    let mut spans = Vec::new();
+    // The opening run's length, the line it is on, and the text so far.
+    let mut open: Option<(usize, usize, String)> = None;
+    for &(line_number, line) in prose {
+        if line.trim().is_empty() {
+            open = None;
+            continue;
+        }
+        if let Some((_, _, text)) = open.as_mut() {
+            text.push(' ');
+        }
+        let mut rest = line;
+        while !rest.is_empty() {
+            let ticks = rest.len() - rest.trim_start_matches('`').len();
+            if ticks == 0 {
+                let next = rest.find('`').unwrap_or(rest.len());
+                if let Some((_, _, text)) = open.as_mut() {
+                    text.push_str(&rest[..next]);
+                }
+                rest = &rest[next..];
+                continue;
+            }
+            match open.take() {
+                None => open = Some((ticks, line_number, String::new())),
+                Some((opened, start, text)) if opened == ticks => {
+                    spans.push((start, text.trim().to_string()));
+                }
+                Some((opened, start, mut text)) => {
+                    text.push_str(&rest[..ticks]);
+                    open = Some((opened, start, text));
+                }
+            }
+            rest = &rest[ticks..];
+        }
+    }
+    spans
 }
 
 /// The fence (three or more backticks or tildes) and its indent, if `line`
@@ -189,4 +238,23 @@ pub fn replace_bodies(text: &str, replacements: &[(&Block, Vec<String>)]) -> Str
         joined.push('\n');
     }
     joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn inline_code_may_wrap_and_may_hold_backticks() {
+        let text = "Run `cargo run -p step1`, or\n`PORT=8081\ncargo run` and ``a ` tick``.\n\n```sh\n`not prose`\n```\n";
+        let spans: Vec<(usize, String)> = parse(text).code_spans;
+        assert_eq!(
+            spans,
+            [
+                (1, "cargo run -p step1".to_string()),
+                (2, "PORT=8081 cargo run".to_string()),
+                (3, "a ` tick".to_string()),
+            ]
+        );
+    }
 }

@@ -466,3 +466,87 @@ fn a_step_changed_for_an_exercise_is_one_line_and_the_rest_is_still_checked() {
     );
     assert!(step1.describe(3, Lang::Ko).contains("강의와 다릅니다"));
 }
+
+// The course READMEs.
+
+const README_KO: &str = "README.ko.md";
+
+#[test]
+fn the_two_readmes_link_to_each_other_and_show_the_same_commands() {
+    let outcome = check_readmes(&real_docs());
+    assert!(outcome.is_ok(), "{}", problems(outcome));
+}
+
+#[test]
+fn a_korean_readme_that_drifted_from_the_english_one_fails() {
+    // A command block changed in one copy only.
+    let docs = edited(real_docs(), README_KO, |text| {
+        replaced(
+            text,
+            "cargo run -p step3\n",
+            "cargo run -p step3 --release\n",
+        )
+    });
+    let found = problems(check_readmes(&docs));
+    assert!(
+        found.contains("README.ko.md:") && found.contains("cargo run -p step3 --release"),
+        "{found}"
+    );
+
+    // An inline command written another way.
+    let docs = edited(real_docs(), README_KO, |text| {
+        replaced(text, "`cargo xtask docs sync`", "`cargo xtask docs --sync`")
+    });
+    let found = problems(check_readmes(&docs));
+    assert!(
+        found.contains("README.md: the command `cargo xtask docs sync` is not in README.ko.md")
+            && found.contains(
+                "README.ko.md: the command `cargo xtask docs --sync` is not in README.md"
+            ),
+        "{found}"
+    );
+
+    // A section left out, and the way back to English gone.
+    let docs = edited(real_docs(), README_KO, |text| {
+        replaced(
+            &replaced(text, "](README.md)", "](docs/README.md)"),
+            "\n## ",
+            "\n",
+        )
+    });
+    let found = problems(check_readmes(&docs));
+    assert!(
+        found.contains("README.ko.md: no link to README.md"),
+        "{found}"
+    );
+    assert!(found.contains("heading"), "{found}");
+
+    // No Korean README at all.
+    let mut docs = real_docs();
+    docs.pages.retain(|page| page.path != README_KO);
+    let found = problems(check_readmes(&docs));
+    assert!(found.starts_with("README.ko.md: missing"), "{found}");
+}
+
+#[test]
+fn an_inline_command_that_differs_between_languages_fails() {
+    let path = "docs/ko/01-step1-websocket-server.md";
+    let docs = edited(real_docs(), path, |text| {
+        replaced(
+            text,
+            "`cargo run -p step1`",
+            "`cargo run -p step1 --release`",
+        )
+    });
+    let found = problems(check_chapter(
+        &docs,
+        "01-step1-websocket-server.md",
+        &read_from_disk,
+    ));
+    assert!(
+        found.contains(&format!(
+            "{path}: the command `cargo run -p step1 --release` is not in docs/en/"
+        )),
+        "{found}"
+    );
+}

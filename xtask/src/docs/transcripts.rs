@@ -7,15 +7,14 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bytes::{self, RawConnection, describe_frame, masked_frame, upgrade_request};
+use crate::bytes::{self, Ending, Listing};
 use crate::checks::GREETING;
 use crate::steps::{Output, Program, Running, run_to_end};
 use crate::wire;
@@ -55,10 +54,13 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "xtask-bytes",
         "cargo xtask bytes while step 1 runs: the handshake and the first frames, byte by byte",
     ),
-    ("step1-ping", "a masked ping sent to step 1, and its pong"),
+    (
+        "step1-ping",
+        "the lines of cargo xtask bytes that show its masked ping to step 1, and the pong",
+    ),
     (
         "step1-close",
-        "the close frame an open connection gets when step 1 is stopped",
+        "the lines of cargo xtask bytes --stay-open that show step 1's close frame on Ctrl+C, and the answer",
     ),
     (
         "port-in-use",
@@ -96,7 +98,6 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-session" => session("step1").await?,
         "step3-session" => session("step3").await?,
         "minimal-session" => minimal_session().await?,
-        "load-step1" => crate::load::transcript().await?,
         "step1-curl" => curl_step1().await?,
         "step1-during-step2" => step2_against("step1")
             .await
@@ -114,6 +115,8 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step2-no-server" => step2_no_server().await?,
         // Measured in this process: no step runs, so there is no port.
         "polling" => return crate::polling::transcript().await,
+        // The server's port is shown as it is: the command picks a free one.
+        "load-step1" => return crate::load::transcript().await,
         other => bail!("there is no output scenario `{other}`; known: {}", names()),
     };
     Ok(lines.iter().map(|line| show_port(line, port)).collect())
@@ -241,41 +244,58 @@ async fn step2_no_server() -> anyhow::Result<(Vec<String>, u16)> {
 /// `cargo xtask bytes` in a second terminal while step 1 runs.
 async fn xtask_bytes() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let mut lines = Vec::new();
-    bytes::show(&format!("localhost:{}", server.port), &mut lines).await?;
-    Ok((command("cargo xtask bytes", lines), server.port))
+    let mut listing = Listing::default();
+    bytes::show(
+        &address(server.port),
+        Ending::WeClose,
+        &mut listing,
+        &|_| {},
+    )
+    .await?;
+    Ok((command("cargo xtask bytes", listing.lines), server.port))
 }
 
-/// A ping from the client, masked as every client frame must be, and the
-/// pong step 1 answers with.
+/// The ping `cargo xtask bytes` sends, masked as every client frame must
+/// be, and the pong step 1 answers with: lines of its output.
 async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let mut connection = RawConnection::open(
+    let mut listing = Listing::default();
+    bytes::show(
         &address(server.port),
-        &upgrade_request(&address(server.port)),
+        Ending::WeClose,
+        &mut listing,
+        &|_| {},
     )
     .await?;
-    connection.frame().await.context("no greeting")?;
-    let ping = masked_frame(0x9, b"tick");
-    connection.stream.write_all(&ping).await?;
-    let pong = connection.frame().await.context("no pong")?;
-    let mut lines = describe_frame('>', &ping);
-    lines.extend(describe_frame('<', &pong));
-    Ok((lines, server.port))
+    Ok((listing.lines[listing.ping.clone()].to_vec(), server.port))
 }
 
-/// The frame an open connection receives when step 1 gets Ctrl+C.
+/// The close frame that `cargo xtask bytes --stay-open` receives when step 1
+/// gets Ctrl+C, and the command's answer: lines of its output.
 async fn close() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let mut connection = RawConnection::open(
-        &address(server.port),
-        &upgrade_request(&address(server.port)),
-    )
-    .await?;
-    connection.frame().await.context("no greeting")?;
-    server.interrupt()?;
-    let close = connection.frame().await.context("no close frame")?;
-    Ok((describe_frame('<', &close), server.port))
+    let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+    let heard = waiting.clone();
+    let print = move |line: &str| {
+        if line.starts_with("Waiting for the server") {
+            heard.notify_one();
+        }
+    };
+    let mut listing = Listing::default();
+    let address = address(server.port);
+    let (shown, interrupted) = tokio::join!(
+        bytes::show(&address, Ending::ServerCloses, &mut listing, &print),
+        async {
+            waiting.notified().await;
+            server.interrupt()
+        }
+    );
+    shown?;
+    interrupted?;
+    Ok((
+        listing.lines[listing.server_close.clone()].to_vec(),
+        server.port,
+    ))
 }
 
 /// Where the scenarios' raw connections go: the address a learner uses.
