@@ -7,10 +7,10 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained,
-    greets_and_prints, port_taken, start,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
+    start, stop_says_going_away,
 };
-use crate::steps::{Output, Program};
+use crate::steps::{Output, Program, Stop};
 use crate::wire;
 
 /// A request step 1 must refuse, and the refusal it must send, byte for byte.
@@ -23,34 +23,38 @@ pub struct Refusal {
 }
 
 /// The refusals of Node's `ws` (see shared/reference/node-ws-behaviour.md),
-/// with `Connection: close` where Node keeps the connection alive.
+/// with `Connection: close` where Node keeps the connection alive. Where
+/// step 1 is stricter than Node, the reason is beside the request: the 426
+/// names its protocol and lists `upgrade` in `Connection` (RFC 9110,
+/// sections 15.5.22 and 7.8), a key must be the base64 of 16 bytes, and a
+/// subprotocol, which step 1 does not speak, is refused instead of ignored.
 pub const REFUSALS: &[Refusal] = &[
     Refusal {
         what: "GET / (a browser opening the page)",
         request: b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "GET / -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
     Refusal {
         what: "GET /favicon.ico (the browser asking for the icon)",
         request: b"GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "GET /favicon.ico -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
     Refusal {
         what: "HEAD /",
         request: b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\n",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\n",
         console: "HEAD / -> 426 Upgrade Required",
     },
     Refusal {
         what: "POST / with a form",
         request: b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nx=1",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "POST / -> 426 Upgrade Required",
     },
     Refusal {
@@ -89,6 +93,26 @@ pub const REFUSALS: &[Refusal] = &[
                  Sec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n\
                  Missing or invalid Sec-WebSocket-Version header",
         console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
+    },
+    Refusal {
+        what: "an upgrade whose key is 24 characters but not the base64 of 16 bytes",
+        // The last character carries bits beyond the 16 bytes (`R`, not `Q`).
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\
+                 Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    Refusal {
+        what: "an upgrade asking for a subprotocol (new WebSocket(url, 'chat'))",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Protocol: chat\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 78\r\n\
+                 Connection: close\r\n\r\nThis server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+        console: "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none)",
     },
     Refusal {
         what: "Upgrade: h2c",
@@ -193,8 +217,12 @@ pub async fn run(sink: Sink) {
         port_taken("step1", server.port).await,
         Some(output),
     );
-    let result = ctrl_c_says_going_away(&mut server).await;
+    let result = stop_says_going_away(&mut server, Stop::CtrlC).await;
     sink.record("step1", result, Some(&server.output));
+    if let Some(mut server) = start("step1", &sink).await {
+        let result = stop_says_going_away(&mut server, Stop::Terminate).await;
+        sink.record("step1", result, Some(&server.output));
+    }
 }
 
 /// The request gets exactly the expected answer, and the server's console

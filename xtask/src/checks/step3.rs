@@ -4,10 +4,10 @@
 use anyhow::ensure;
 
 use super::{
-    BROKEN, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained, greets_and_prints,
-    port_taken, start,
+    BROKEN, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken, start,
+    stop_says_going_away,
 };
-use crate::steps::{Output, workspace_root};
+use crate::steps::{Output, Stop, workspace_root};
 use crate::wire;
 
 pub async fn run(sink: Sink) {
@@ -39,8 +39,12 @@ pub async fn run(sink: Sink) {
         port_taken("step3", server.port).await,
         Some(output),
     );
-    let result = ctrl_c_says_going_away(&mut server).await;
+    let result = stop_says_going_away(&mut server, Stop::CtrlC).await;
     sink.record("step3", result, Some(&server.output));
+    if let Some(mut server) = start("step3", &sink).await {
+        let result = stop_says_going_away(&mut server, Stop::Terminate).await;
+        sink.record("step3", result, Some(&server.output));
+    }
 }
 
 /// `GET /` returns step 2's `index.html`, as HTML in UTF-8.
@@ -133,6 +137,28 @@ pub const REFUSALS: &[Refusal] = &[
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
     Refusal {
+        what: "an upgrade whose key is not 16 bytes (c2hvcnQ=)",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\n\
+                  Sec-WebSocket-Version: 13\r\n",
+        status: 400,
+        body: "Missing or invalid Sec-WebSocket-Key header",
+        header: None,
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    Refusal {
+        what: "an upgrade whose key is 24 characters but not the base64 of 16 bytes",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\nSec-WebSocket-Version: 13\r\n",
+        status: 400,
+        body: "Missing or invalid Sec-WebSocket-Key header",
+        header: None,
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    Refusal {
         what: "an upgrade with Sec-WebSocket-Version: 8",
         method: "GET",
         host: None,
@@ -142,6 +168,18 @@ pub const REFUSALS: &[Refusal] = &[
         body: "Missing or invalid Sec-WebSocket-Version header",
         header: Some(("Sec-WebSocket-Version", "13")),
         console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
+    },
+    Refusal {
+        what: "an upgrade asking for a subprotocol (new WebSocket(url, 'chat'))",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                  Sec-WebSocket-Protocol: chat\r\n",
+        status: 400,
+        body: "This server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+        header: None,
+        console: "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none)",
     },
     Refusal {
         what: "Upgrade: h2c",
