@@ -5,6 +5,8 @@
 //! point them at deliberately wrong servers and see them fail.
 
 pub mod browser;
+#[cfg(test)]
+mod shared_code;
 pub mod step1;
 pub mod step2;
 pub mod step3;
