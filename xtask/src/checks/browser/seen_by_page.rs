@@ -674,4 +674,112 @@ mod tests {
         on_step3.unwrap();
         assert_fails(on_step1, "no line ending in");
     }
+
+    /// What chapter 4 says of Chromium, against a server that answers every
+    /// upgrade with a bare 101 (no subprotocol, no extension) and the
+    /// greeting: its upgrades offer `permessage-deflate`, and one that
+    /// offers the subprotocol `chat` and gets no subprotocol back fails
+    /// with an error and 1006, the console naming the missing header. This
+    /// is the 101 the steps gave before they refused such upgrades.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chromium_offers_compression_and_fails_a_101_without_its_subprotocol() {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+        let Some(chromium) = chromium().await else {
+            return;
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+        let heard = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let heard = heard.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0; 4096];
+                    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => head.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let key = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("sec-websocket-key")
+                                .then(|| value.trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    heard.lock().unwrap().push(head);
+                    let answer = format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        derive_accept_key(key.as_bytes())
+                    );
+                    let mut bytes = answer.into_bytes();
+                    // The greeting as one text frame, as the steps send it.
+                    bytes.extend_from_slice(b"\x81\x11Hello, WebSocket!");
+                    let _ = stream.write_all(&bytes).await;
+                    while matches!(stream.read(&mut buffer).await, Ok(1..)) {}
+                });
+            }
+        });
+
+        let mut page = chromium.open(&page_from_disk(port)).await.unwrap();
+        let greeted = page
+            .wait_until(PAGE_TIMEOUT, |seen| {
+                seen.console_has("Received: Hello, WebSocket!")
+            })
+            .await;
+        assert!(
+            greeted,
+            "the page was not greeted; {}",
+            describe(&page.seen)
+        );
+        page.evaluate(OFFERS_CHAT).await.unwrap();
+        let closed = page
+            .wait_until(PAGE_TIMEOUT, |seen| {
+                seen.console
+                    .iter()
+                    .any(|line| line.text.starts_with("offering chat: closed"))
+            })
+            .await;
+        let seen = &page.seen;
+        assert!(
+            closed && seen.console_has("offering chat: error"),
+            "the WebSocket offering chat did not fail; {}",
+            describe(seen)
+        );
+        assert!(
+            seen.console_has("offering chat: closed 1006"),
+            "the WebSocket offering chat did not close with 1006; {}",
+            describe(seen)
+        );
+        let missing = "Sent non-empty 'Sec-WebSocket-Protocol' header but no response was received";
+        assert!(
+            seen.console.iter().any(|line| line.text.contains(missing)),
+            "the console does not say {missing:?}; {}",
+            describe(seen)
+        );
+        let requests = requests.lock().unwrap();
+        let has = |request: &String, header: &str| {
+            request
+                .lines()
+                .any(|line| line.to_ascii_lowercase().starts_with(header))
+        };
+        assert!(
+            requests.len() == 2
+                && requests
+                    .iter()
+                    .all(|request| has(request, "sec-websocket-extensions: permessage-deflate"))
+                && has(&requests[1], "sec-websocket-protocol: chat")
+                && !has(&requests[0], "sec-websocket-protocol"),
+            "Chromium's upgrades were not as chapter 4 says: {requests:#?}"
+        );
+    }
 }
