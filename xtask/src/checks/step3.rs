@@ -97,7 +97,7 @@ async fn not_found(port: u16) -> anyhow::Result<String> {
 /// A request step 3 must refuse: an upgrade that is broken (answered as
 /// step 1 answers it), one from a page of another origin, and any request
 /// sent to a name that is not this machine's (DNS rebinding).
-pub struct Refusal {
+pub struct ExpectedRefusal {
     pub what: &'static str,
     pub method: &'static str,
     /// `None` sends `Host: localhost:PORT`; a name gets `:PORT` added.
@@ -115,8 +115,8 @@ pub struct Refusal {
 const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
-pub const REFUSALS: &[Refusal] = &[
-    Refusal {
+pub const REFUSALS: &[ExpectedRefusal] = &[
+    ExpectedRefusal {
         what: "an upgrade with POST",
         method: "POST",
         host: None,
@@ -126,7 +126,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "POST / -> 405 Method Not Allowed (a WebSocket upgrade must use GET)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade without Sec-WebSocket-Key",
         method: "GET",
         host: None,
@@ -136,7 +136,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade whose key is not 16 bytes (c2hvcnQ=)",
         method: "GET",
         host: None,
@@ -147,7 +147,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade whose key is 24 characters but not the base64 of 16 bytes",
         method: "GET",
         host: None,
@@ -158,7 +158,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade with Sec-WebSocket-Version: 8",
         method: "GET",
         host: None,
@@ -169,7 +169,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: Some(("Sec-WebSocket-Version", "13")),
         console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade asking for a subprotocol (new WebSocket(url, 'chat'))",
         method: "GET",
         host: None,
@@ -181,7 +181,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "Upgrade: h2c",
         method: "GET",
         host: None,
@@ -191,7 +191,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (upgrade to something other than websocket)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade from a page of another origin (http://localhost:1)",
         method: "GET",
         host: None,
@@ -202,7 +202,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 403 Forbidden (a WebSocket from a page that is not ours: Origin http://localhost:1;",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "DNS rebinding: an upgrade from attacker.example's own page, sent to attacker.example",
         method: "GET",
         host: Some("attacker.example"),
@@ -214,7 +214,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 403 Forbidden (Host attacker.example:",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "DNS rebinding: the page asked for as attacker.example",
         method: "GET",
         host: Some("attacker.example"),
@@ -228,7 +228,11 @@ pub const REFUSALS: &[Refusal] = &[
 
 /// The request gets the expected status, body and header, and the
 /// server's console explains it.
-pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::Result<String> {
+pub async fn refuses(
+    port: u16,
+    refusal: &ExpectedRefusal,
+    output: &Output,
+) -> anyhow::Result<String> {
     let printed_before = output.len();
     let host = refusal.host.unwrap_or("localhost");
     let headers = refusal.headers.replace("{port}", &port.to_string());
