@@ -1,11 +1,14 @@
 //! Step 3, page and WebSocket on one port: the page, the icon, a 404 for
 //! anything else, and the WebSocket on the page's own URL.
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
 
 use super::{
-    BROKEN, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken, start,
-    stop_says_going_away,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
+    start, stop_says_going_away,
 };
 use crate::steps::{Output, Stop, workspace_root};
 use crate::wire;
@@ -30,6 +33,7 @@ pub async fn run(sink: Sink) {
         greets_and_prints(server.port, output).await,
         Some(output),
     );
+    sink.record("step3", https_page_is_ours(server.port).await, Some(output));
     for broken in BROKEN {
         let result = broken_rule_is_explained(server.port, broken).await;
         sink.record("step3", result, Some(output));
@@ -81,6 +85,39 @@ pub async fn serves_icon(port: u16) -> anyhow::Result<String> {
         answer.status_line
     );
     Ok(format!("GET /favicon.ico -> 200, {content_type}"))
+}
+
+/// The Origin check compares host and port, not the scheme: our own page,
+/// served over https by a proxy that speaks TLS in front of step 3, sends
+/// `Origin: https://localhost:PORT` and is let in.
+async fn https_page_is_ours(port: u16) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = wire::upgrade_request(port).replacen(
+        "\r\nUpgrade:",
+        &format!("\r\nOrigin: https://localhost:{port}\r\nUpgrade:"),
+        1,
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let read = async {
+        while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+            if stream.read_buf(&mut answer).await? == 0 {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    timeout(PROMPTLY, read)
+        .await
+        .context("no answer to an upgrade from an https page in time")??;
+    ensure!(
+        answer.starts_with(b"HTTP/1.1 101 "),
+        "an upgrade with Origin: https://localhost:{port} got {}, not 101",
+        wire::printable(&answer)
+    );
+    Ok(format!(
+        "an upgrade with Origin: https://localhost:{port} (the page behind a TLS proxy) -> 101"
+    ))
 }
 
 /// Any other path: 404.
