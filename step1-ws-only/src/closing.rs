@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -27,8 +28,18 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// and answered it (its answer is a few bytes, sent at once).
 const QUIET: Duration = Duration::from_millis(200);
 
-/// Ends a conversation that broke. Returns why, for the log.
-pub async fn after_error(websocket: &mut WebSocket, error: WsError) -> String {
+/// Ends a conversation that broke, and returns why, for the log.
+///
+/// The work is boxed: a task reserves room for the largest state its
+/// future can reach, and an ending kept on the heap takes memory only when
+/// it happens, so every waiting connection stays small (chapter 4).
+pub fn after_error(websocket: &mut WebSocket, error: WsError) -> BoxFuture<'_, String> {
+    Box::pin(explain_and_close(websocket, error))
+}
+
+/// Sends the close code that explains `error`, if there is one, and lets
+/// the client's answer arrive.
+async fn explain_and_close(websocket: &mut WebSocket, error: WsError) -> String {
     if let WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) = error {
         return "left without a closing handshake".to_string();
     }

@@ -6,7 +6,8 @@
 //! would show an empty response. We read the request head ourselves and
 //! give every request that is not a valid upgrade the clear answer Node's
 //! `ws` gives: `426 Upgrade Required` for a browser asking for a page, 400
-//! or 405 for a broken upgrade. A valid one gets `101 Switching Protocols`.
+//! or 405 for a broken upgrade (see `refusal`). A valid one gets
+//! `101 Switching Protocols`.
 //!
 //! The request head is read within limits of time and size, so that idle,
 //! very slow or endless requests cannot pile up.
@@ -20,6 +21,8 @@ use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::refusal::{self, Refusal};
 
 /// A client connection once the handshake is done.
 pub type WebSocket = WebSocketStream<TcpStream>;
@@ -45,9 +48,6 @@ const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 /// and 3 KiB in step 3 in all (`cargo xtask load` measures it).
 const READ_BUFFER_SIZE: usize = 512;
 
-/// How long a refused client may take to hang up after our answer.
-const REFUSAL_GRACE: Duration = Duration::from_secs(1);
-
 /// Reads the client's request and answers it. Returns the WebSocket when
 /// the request was a valid upgrade; otherwise the client has been answered
 /// and the reason printed.
@@ -55,8 +55,8 @@ pub async fn accept(mut stream: TcpStream, peer: SocketAddr) -> Option<WebSocket
     let upgrade = match timeout(HANDSHAKE_TIMEOUT, read_upgrade(&mut stream)).await {
         Ok(Ok(upgrade)) => upgrade,
         Ok(Err(Failure::Gone)) => return None,
-        Ok(Err(Failure::Refused(request, refusal))) => {
-            refuse(stream, &request, refusal).await;
+        Ok(Err(Failure::Refused { request, refusal })) => {
+            refusal::send(stream, &request, refusal).await;
             return None;
         }
         Err(_) => {
@@ -101,8 +101,12 @@ struct Upgrade {
 enum Failure {
     /// The client hung up before finishing its request.
     Gone,
-    /// The request (`GET /`, or `? ?` when unreadable) and our answer.
-    Refused(String, Refusal),
+    /// The request is not a valid upgrade, and gets `refusal`.
+    Refused {
+        /// What the console shows of it: `GET /`, or `? ?` when unreadable.
+        request: String,
+        refusal: Refusal,
+    },
 }
 
 /// Reads until the request head is complete, then decides. The bytes are
@@ -125,7 +129,10 @@ async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, Failure> {
 fn decide(buffer: &[u8]) -> Option<Result<Upgrade, Failure>> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
-    let unreadable = |refusal| Some(Err(Failure::Refused("? ?".to_string(), refusal)));
+    let unreadable = |refusal| {
+        let request = "? ?".to_string();
+        Some(Err(Failure::Refused { request, refusal }))
+    };
     match request.parse(buffer) {
         Ok(httparse::Status::Complete(length)) if length <= MAX_REQUEST_HEAD => {
             Some(match check_upgrade(&request) {
@@ -136,7 +143,8 @@ fn decide(buffer: &[u8]) -> Option<Result<Upgrade, Failure>> {
                 Err(refusal) => {
                     let method = request.method.unwrap_or_default();
                     let path = request.path.unwrap_or_default();
-                    Err(Failure::Refused(format!("{method} {path}"), refusal))
+                    let request = format!("{method} {path}");
+                    Err(Failure::Refused { request, refusal })
                 }
             })
         }
@@ -146,31 +154,23 @@ fn decide(buffer: &[u8]) -> Option<Result<Upgrade, Failure>> {
     }
 }
 
-/// An HTTP error answer: status line, body, extra headers, and the reason we
-/// print on the server's console.
-struct Refusal {
-    status: &'static str,
-    body: &'static str,
-    extra_headers: &'static str,
-    reason: &'static str,
-}
-
 const NOT_HTTP: Refusal = Refusal {
     status: "400 Bad Request",
     body: "",
-    extra_headers: "",
+    headers: "Connection: close\r\n",
     reason: "not an HTTP request",
 };
 
 const TOO_LARGE: Refusal = Refusal {
     status: "431 Request Header Fields Too Large",
     body: "",
-    extra_headers: "",
+    headers: "Connection: close\r\n",
     reason: "the request head is over 16 KiB",
 };
 
 /// Decides whether a request is a valid WebSocket upgrade, checking in the
-/// order Node's `ws` does. Returns the client's `Sec-WebSocket-Key`.
+/// order Node's `ws` does (stricter about the key and subprotocols).
+/// Returns the client's `Sec-WebSocket-Key`.
 fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Refusal> {
     let header = |name: &str| {
         request
@@ -187,12 +187,13 @@ fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Ref
         });
     if !asks_for_upgrade {
         // A browser opening the address as a web page lands here. RFC 9110
-        // asks a 426 to name the protocol to upgrade to, which Node's `ws`
-        // leaves out.
+        // asks a 426 to name the protocol to upgrade to, and whoever sends
+        // `Upgrade` to list it in `Connection` too (section 7.8); Node's
+        // `ws` does neither.
         return Err(Refusal {
             status: "426 Upgrade Required",
             body: "Upgrade Required",
-            extra_headers: "Upgrade: websocket\r\n",
+            headers: "Upgrade: websocket\r\nConnection: Upgrade, close\r\n",
             reason: "plain HTTP; this server only speaks WebSocket",
         });
     }
@@ -200,7 +201,7 @@ fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Ref
         return Err(Refusal {
             status: "405 Method Not Allowed",
             body: "Invalid HTTP method",
-            extra_headers: "",
+            headers: "Connection: close\r\n",
             reason: "a WebSocket upgrade must use GET",
         });
     }
@@ -208,7 +209,7 @@ fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Ref
         return Err(Refusal {
             status: "400 Bad Request",
             body: "Invalid Upgrade header",
-            extra_headers: "",
+            headers: "Connection: close\r\n",
             reason: "upgrade to something other than websocket",
         });
     }
@@ -216,7 +217,7 @@ fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Ref
         return Err(Refusal {
             status: "400 Bad Request",
             body: "Missing or invalid Sec-WebSocket-Key header",
-            extra_headers: "",
+            headers: "Connection: close\r\n",
             reason: "no valid Sec-WebSocket-Key",
         });
     };
@@ -224,52 +225,34 @@ fn check_upgrade<'a>(request: &httparse::Request<'_, 'a>) -> Result<&'a str, Ref
         return Err(Refusal {
             status: "400 Bad Request",
             body: "Missing or invalid Sec-WebSocket-Version header",
-            extra_headers: "Sec-WebSocket-Version: 13\r\n",
+            headers: "Sec-WebSocket-Version: 13\r\nConnection: close\r\n",
             reason: "WebSocket version is not 13",
+        });
+    }
+    // A page that offers subprotocols (`new WebSocket(url, ['chat'])`)
+    // fails the connection unless the 101 names one of them. We speak
+    // none, so we say so rather than answer a 101 the browser rejects.
+    if header("Sec-WebSocket-Protocol").is_some() {
+        return Err(Refusal {
+            status: "400 Bad Request",
+            body: "This server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+            headers: "Connection: close\r\n",
+            reason: "Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none",
         });
     }
     Ok(key)
 }
 
-/// A key is 16 random bytes in base64: 22 characters and `==`.
+/// A key is 16 random bytes in base64: 22 characters and `==`. The 22
+/// characters hold 132 bits, so the last one carries 4 bits beyond the 16
+/// bytes, which are zero: it is `A`, `Q`, `g` or `w`.
 fn is_valid_key(key: &str) -> bool {
-    key.len() == 24
-        && key.ends_with("==")
-        && key[..22]
+    let Some(encoded) = key.strip_suffix("==") else {
+        return false;
+    };
+    encoded.len() == 22
+        && encoded
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
-}
-
-/// Answers with an HTTP error, explains it on the console, and hangs up.
-async fn refuse(mut stream: TcpStream, request: &str, refusal: Refusal) {
-    println!("{request} -> {} ({})", refusal.status, refusal.reason);
-    // A HEAD request gets the headers without the body.
-    let body = if request.starts_with("HEAD ") {
-        ""
-    } else {
-        refusal.body
-    };
-    let response = format!(
-        "HTTP/1.1 {}\r\n\
-         Content-Type: text/plain\r\n\
-         Content-Length: {}\r\n\
-         {}Connection: close\r\n\r\n{body}",
-        refusal.status,
-        refusal.body.len(),
-        refusal.extra_headers,
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-    // Read what the client still sends until it hangs up too: closing with
-    // unread bytes would reset the connection and could destroy our answer.
-    let mut discard = Vec::with_capacity(1024);
-    let drain = async {
-        loop {
-            discard.clear();
-            if !matches!(stream.read_buf(&mut discard).await, Ok(1..)) {
-                break;
-            }
-        }
-    };
-    let _ = timeout(REFUSAL_GRACE, drain).await;
+        && encoded.ends_with(['A', 'Q', 'g', 'w'])
 }

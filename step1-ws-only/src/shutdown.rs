@@ -1,70 +1,101 @@
-//! Ctrl+C: every client hears goodbye before the server stops.
+//! Stopping the server: every client hears goodbye before the process exits.
 //!
 //! A browser whose server simply vanishes reports close code 1006 and no
-//! reason. So on Ctrl+C each connection sends a close frame with 1001
-//! (going away) and waits a moment for the client's answer, and only then
-//! does the process exit.
+//! reason. So when the server is told to stop, each WebSocket sends a close
+//! frame with 1001 (going away) and waits a moment for the client's answer,
+//! and only then does the process exit.
+//!
+//! A server is told to stop by Ctrl+C in its terminal, and on Unix also by
+//! SIGTERM: the signal `docker stop`, systemd and Kubernetes send (and
+//! `kill` without a signal name). Both are handled the same way. Windows
+//! has no SIGTERM; there Ctrl+C is the way.
+//!
+//! One `watch` channel carries the news. The accept loop holds its sender
+//! (`Shutdown`) and every connection a receiver (`Notice`): sending `true`
+//! tells them all to finish, and once every receiver has been dropped,
+//! every connection has ended, which is what `close_all` waits for.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::OPEN_CONNECTIONS;
 use crate::handshake::WebSocket;
 
-/// How long Ctrl+C waits for clients to answer the close frame.
+/// How long the server waits for clients to answer its close frame.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// What each connection watches: it changes once, when Ctrl+C is pressed.
-pub type Signal = watch::Receiver<bool>;
-
-/// The sending side of the signal, held by the accept loop.
+/// Held by the accept loop: tells every connection that the server stops,
+/// then waits for them to end.
 pub struct Shutdown(watch::Sender<bool>);
+
+/// Held by each connection: it learns through `requested` that the server
+/// stops, and dropping it says that the connection has ended.
+#[derive(Clone)]
+pub struct Notice(watch::Receiver<bool>);
 
 impl Shutdown {
     pub fn new() -> Shutdown {
         Shutdown(watch::Sender::new(false))
     }
 
-    /// A receiver for one more connection.
-    pub fn signal(&self) -> Signal {
-        self.0.subscribe()
+    /// A notice for one more connection.
+    pub fn notice(&self) -> Notice {
+        Notice(self.0.subscribe())
     }
 
-    /// Tells every connection to say goodbye, and waits for them to finish,
+    /// Tells every connection to finish, and waits until all have ended,
     /// at most `GRACE`.
-    pub async fn close_all(self, mut clients: JoinSet<()>) {
-        let open = OPEN_CONNECTIONS.load(Ordering::Relaxed);
-        println!(
-            "Shutting down: closing {open} WebSocket connection(s) with code 1001 (going away)"
-        );
+    pub async fn close_all(self) {
         self.0.send_replace(true);
-        let all_closed = async { while clients.join_next().await.is_some() {} };
-        if timeout(GRACE, all_closed).await.is_err() {
-            clients.abort_all();
+        let _ = timeout(GRACE, self.0.closed()).await;
+    }
+}
+
+impl Notice {
+    /// Resolves once the server stops (at once if it already does).
+    pub async fn requested(&mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// Resolves when the server is told to stop: Ctrl+C, or SIGTERM on Unix.
+/// Create it once, before the accept loop: one made anew on each turn
+/// could miss a signal that arrives between two turns.
+pub async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            pressed = tokio::signal::ctrl_c() => pressed.context("cannot listen for Ctrl+C"),
+            _ = terminate.recv() => Ok(()),
         }
     }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl+C")
+    }
 }
 
-/// Resolves when Ctrl+C is pressed. Create it once, before the accept loop:
-/// one made anew on each turn could miss a Ctrl+C between two turns.
-pub async fn ctrl_c() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl+C")
+/// Says goodbye to one client, and returns why the conversation ended, for
+/// the log. Boxed like `closing::after_error`, and for the same reason: a
+/// rare ending takes memory only when it happens.
+pub fn going_away(websocket: &mut WebSocket) -> BoxFuture<'_, String> {
+    Box::pin(say_goodbye(websocket))
 }
 
-/// Says goodbye to one client: close code 1001, then waits for the client's
-/// close frame, which ends the stream. Returns why it ended, for the log.
-pub async fn going_away(websocket: &mut WebSocket) -> String {
+/// Close code 1001, then waits for the client's close frame, which ends
+/// the stream.
+async fn say_goodbye(websocket: &mut WebSocket) -> String {
     let frame = CloseFrame {
         code: CloseCode::Away,
         reason: "server shutting down".into(),

@@ -17,7 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use warp::{Filter, Rejection, Reply};
 
-use crate::shutdown::Signal;
+use crate::shutdown::Notice;
 
 /// A client that has not finished its HTTP request in this time is dropped,
 /// so idle or very slow connections cannot pile up. The same holds for a
@@ -28,13 +28,13 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// step 1 and Node.js do. Browsers send well under 2 KiB.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// Serves the requests of one connection with `routes`. On Ctrl+C it
-/// finishes the request in hand and closes.
+/// Serves the requests of one connection with `routes`. When the server
+/// stops, it finishes the request in hand and closes.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     routes: impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static,
-    mut shutdown: Signal,
+    mut shutdown: Notice,
 ) {
     let service = TowerToHyperService::new(warp::service(routes));
     let mut http = http1::Builder::new();
@@ -47,7 +47,7 @@ pub async fn serve(
     let mut connection = std::pin::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        () = shutdown.changed() => {
+        () = shutdown.requested() => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }

@@ -16,11 +16,12 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 use crate::origin;
+use crate::refusal::Refusal;
 
 /// A client connection once the handshake is done: WebSocket frames over
 /// the connection hyper hands back after the 101.
@@ -110,13 +111,22 @@ fn check_upgrade(
         ));
     };
     if header_text(headers, "sec-websocket-version") != Some("13") {
-        let mut refusal = refuse(
+        let refusal = refuse(
             StatusCode::BAD_REQUEST,
             "Missing or invalid Sec-WebSocket-Version header",
             "WebSocket version is not 13",
         );
-        refusal.version_header = true;
-        return Err(refusal);
+        return Err(refusal.naming_version());
+    }
+    // A page that offers subprotocols (`new WebSocket(url, ['chat'])`)
+    // fails the connection unless the 101 names one of them. We speak
+    // none, so we say so rather than answer a 101 the browser rejects.
+    if headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "This server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+            "Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none",
+        ));
     }
     let origin = header_text(headers, "origin");
     let host = header_text(headers, "host");
@@ -146,13 +156,18 @@ fn check_upgrade(
     })
 }
 
-/// A key is 16 random bytes in base64: 22 characters and `==`.
+/// A key is 16 random bytes in base64: 22 characters and `==`. The 22
+/// characters hold 132 bits, so the last one carries 4 bits beyond the 16
+/// bytes, which are zero: it is `A`, `Q`, `g` or `w`.
 fn is_valid_key(key: &str) -> bool {
-    key.len() == 24
-        && key.ends_with("==")
-        && key[..22]
+    let Some(encoded) = key.strip_suffix("==") else {
+        return false;
+    };
+    encoded.len() == 22
+        && encoded
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
+        && encoded.ends_with(['A', 'Q', 'g', 'w'])
 }
 
 impl Upgrade {
@@ -182,44 +197,11 @@ impl Upgrade {
         let mut response = Response::default();
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
-        headers.insert(header::UPGRADE, "websocket".parse().unwrap());
-        headers.insert(header::CONNECTION, "Upgrade".parse().unwrap());
-        let accept = derive_accept_key(self.key.as_bytes());
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept.parse().unwrap());
-        response
-    }
-}
-
-/// An HTTP error answer, and the reason we print on the server's console.
-pub struct Refusal {
-    request: String,
-    status: StatusCode,
-    body: &'static str,
-    reason: String,
-    /// Whether to name the version we support (`Sec-WebSocket-Version: 13`).
-    version_header: bool,
-}
-
-impl Refusal {
-    /// `request` is what the console shows of it, such as `GET /`.
-    pub fn new(request: String, status: StatusCode, body: &'static str, reason: &str) -> Refusal {
-        Refusal {
-            request,
-            status,
-            body,
-            reason: reason.to_string(),
-            version_header: false,
-        }
-    }
-
-    /// Prints why on the console, and turns the refusal into the answer.
-    pub fn into_response(self) -> Response {
-        println!("{} -> {} ({})", self.request, self.status, self.reason);
-        let mut response = warp::reply::with_status(self.body, self.status).into_response();
-        if self.version_header {
-            let headers = response.headers_mut();
-            headers.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
-        }
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        let accept = HeaderValue::try_from(derive_accept_key(self.key.as_bytes()))
+            .expect("base64 is a valid header value");
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         response
     }
 }

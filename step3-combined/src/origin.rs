@@ -9,7 +9,11 @@
 //! at http://localhost:8080/ sends `Origin: http://localhost:8080`. A page
 //! of any other origin is refused with 403, `http://localhost:8081`
 //! included. Programs such as step 2 send no `Origin` and are let in: the
-//! check protects people using a browser, it is not a password.
+//! check protects people using a browser, it is not a password. It matters
+//! most to a server that knows its users by cookie: the browser sends our
+//! cookies with every upgrade to us, whichever page asks, so without the
+//! check any site's script could talk to us as the user (cross-site
+//! WebSocket hijacking).
 //!
 //! That comparison alone can be walked around by DNS rebinding: a hostile
 //! site makes its own name, say `attacker.example`, resolve to 127.0.0.1.
@@ -25,8 +29,8 @@ use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use crate::handshake::Refusal;
 use crate::listener::Listener;
+use crate::refusal::Refusal;
 
 /// Which `Host` names the server answers to.
 #[derive(Clone, Copy)]
@@ -50,7 +54,9 @@ impl Hosts {
 /// Takes the requests whose `Host` names another machine, and refuses them;
 /// every other request is left to the other routes. A request without
 /// `Host` comes from a program, not a browser, and is let through.
-pub fn foreign_host(hosts: Hosts) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+pub fn refuse_other_hosts(
+    hosts: Hosts,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::header::optional::<String>("host")
         .and(warp::method())
         .and(warp::path::full())
@@ -90,7 +96,10 @@ fn is_allowed(hosts: Hosts, host: &str) -> bool {
 }
 
 /// Whether the page that opens a WebSocket (`Origin`) comes from the server
-/// it is talking to (`Host`). No `Origin` means a program, not a browser.
+/// it is talking to (`Host`): the same host and port. The scheme is left
+/// out on purpose: behind a proxy that speaks TLS to the browser, our own
+/// page is `https://...` while this server speaks plain HTTP. No `Origin`
+/// means a program, not a browser.
 pub fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
     let Some(origin) = origin else {
         return true;

@@ -1,98 +1,101 @@
-//! Ctrl+C: every client hears goodbye before the server stops.
+//! Stopping the server: every client hears goodbye before the process exits.
 //!
 //! A browser whose server simply vanishes reports close code 1006 and no
-//! reason. So on Ctrl+C each WebSocket sends a close frame with 1001
-//! (going away) and waits a moment for the client's answer, each HTTP
-//! connection finishes the request it is serving, and only then does the
-//! process exit.
+//! reason. So when the server is told to stop, each WebSocket sends a close
+//! frame with 1001 (going away) and waits a moment for the client's answer,
+//! and only then does the process exit.
+//!
+//! A server is told to stop by Ctrl+C in its terminal, and on Unix also by
+//! SIGTERM: the signal `docker stop`, systemd and Kubernetes send (and
+//! `kill` without a signal name). Both are handled the same way. Windows
+//! has no SIGTERM; there Ctrl+C is the way.
+//!
+//! One `watch` channel carries the news. The accept loop holds its sender
+//! (`Shutdown`) and every connection a receiver (`Notice`): sending `true`
+//! tells them all to finish, and once every receiver has been dropped,
+//! every connection has ended, which is what `close_all` waits for.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::OPEN_CONNECTIONS;
 use crate::handshake::WebSocket;
 
-/// How long Ctrl+C waits for clients to answer the close frame.
+/// How long the server waits for clients to answer its close frame.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// What each connection holds: it learns of Ctrl+C through `changed`, and
-/// while any `Signal` exists, some connection is still open. Once all of
-/// them are dropped, every connection has ended (the pattern of tokio's
-/// mini-redis).
+/// Held by the accept loop: tells every connection that the server stops,
+/// then waits for them to end.
+pub struct Shutdown(watch::Sender<bool>);
+
+/// Held by each connection: it learns through `requested` that the server
+/// stops, and dropping it says that the connection has ended.
 #[derive(Clone)]
-pub struct Signal {
-    pressed: watch::Receiver<bool>,
-    _alive: mpsc::Sender<()>,
-}
-
-impl Signal {
-    /// Resolves when Ctrl+C is pressed.
-    pub async fn changed(&mut self) {
-        let _ = self.pressed.changed().await;
-    }
-}
-
-/// The sending side, held by the accept loop.
-pub struct Shutdown {
-    pressed: watch::Sender<bool>,
-    alive: mpsc::Sender<()>,
-    all_ended: mpsc::Receiver<()>,
-}
+pub struct Notice(watch::Receiver<bool>);
 
 impl Shutdown {
     pub fn new() -> Shutdown {
-        let (alive, all_ended) = mpsc::channel(1);
-        Shutdown {
-            pressed: watch::Sender::new(false),
-            alive,
-            all_ended,
-        }
+        Shutdown(watch::Sender::new(false))
     }
 
-    /// A signal for one more connection.
-    pub fn signal(&self) -> Signal {
-        Signal {
-            pressed: self.pressed.subscribe(),
-            _alive: self.alive.clone(),
-        }
+    /// A notice for one more connection.
+    pub fn notice(&self) -> Notice {
+        Notice(self.0.subscribe())
     }
 
-    /// Tells every connection to finish, and waits for them, at most `GRACE`.
+    /// Tells every connection to finish, and waits until all have ended,
+    /// at most `GRACE`.
     pub async fn close_all(self) {
-        let Shutdown {
-            pressed,
-            alive,
-            mut all_ended,
-        } = self;
-        drop(alive);
-        let open = OPEN_CONNECTIONS.load(Ordering::Relaxed);
-        println!(
-            "Shutting down: closing {open} WebSocket connection(s) with code 1001 (going away)"
-        );
-        pressed.send_replace(true);
-        let _ = timeout(GRACE, all_ended.recv()).await;
+        self.0.send_replace(true);
+        let _ = timeout(GRACE, self.0.closed()).await;
     }
 }
 
-/// Resolves when Ctrl+C is pressed. Create it once, before the accept loop:
-/// one made anew on each turn could miss a Ctrl+C between two turns.
-pub async fn ctrl_c() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl+C")
+impl Notice {
+    /// Resolves once the server stops (at once if it already does).
+    pub async fn requested(&mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
 }
 
-/// Says goodbye to one client: close code 1001, then waits for the client's
-/// close frame, which ends the stream. Returns why it ended, for the log.
-pub async fn going_away(websocket: &mut WebSocket) -> String {
+/// Resolves when the server is told to stop: Ctrl+C, or SIGTERM on Unix.
+/// Create it once, before the accept loop: one made anew on each turn
+/// could miss a signal that arrives between two turns.
+pub async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            pressed = tokio::signal::ctrl_c() => pressed.context("cannot listen for Ctrl+C"),
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl+C")
+    }
+}
+
+/// Says goodbye to one client, and returns why the conversation ended, for
+/// the log. Boxed like `closing::after_error`, and for the same reason: a
+/// rare ending takes memory only when it happens.
+pub fn going_away(websocket: &mut WebSocket) -> BoxFuture<'_, String> {
+    Box::pin(say_goodbye(websocket))
+}
+
+/// Close code 1001, then waits for the client's close frame, which ends
+/// the stream.
+async fn say_goodbye(websocket: &mut WebSocket) -> String {
     let frame = CloseFrame {
         code: CloseCode::Away,
         reason: "server shutting down".into(),

@@ -269,6 +269,24 @@ impl Program {
     }
 }
 
+/// How a running server is told to stop.
+#[derive(Clone, Copy)]
+pub enum Stop {
+    /// Ctrl+C in its terminal (SIGINT).
+    CtrlC,
+    /// SIGTERM, what `docker stop`, systemd and Kubernetes send.
+    Terminate,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Stop::CtrlC => "Ctrl+C",
+            Stop::Terminate => "SIGTERM",
+        })
+    }
+}
+
 /// A step running as its own process, listening on a free port.
 /// Dropping it kills the process.
 pub struct Running {
@@ -296,12 +314,21 @@ impl Running {
 
     /// Sends Ctrl+C (SIGINT), as a learner does in the terminal.
     pub fn interrupt(&self) -> anyhow::Result<()> {
+        self.stop(Stop::CtrlC)
+    }
+
+    /// Tells the process to stop the way `how` names.
+    pub fn stop(&self, how: Stop) -> anyhow::Result<()> {
         let pid = self.child.id().context("the process has already ended")?;
+        let signal = match how {
+            Stop::CtrlC => "-INT",
+            Stop::Terminate => "-TERM",
+        };
         let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .status()?;
         if !status.success() {
-            bail!("kill -INT {pid} failed");
+            bail!("kill {signal} {pid} failed");
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! point them at deliberately wrong servers and see them fail.
 
 pub mod browser;
+#[cfg(test)]
+mod shared_code;
 pub mod step1;
 pub mod step2;
 pub mod step3;
@@ -19,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 pub use crate::runner::Sink;
-use crate::steps::{Output, Running, run_to_end};
+use crate::steps::{Output, Running, Stop, run_to_end};
 use crate::wire;
 
 pub use crate::wire::{GREETING, PROMPTLY};
@@ -87,32 +89,35 @@ pub async fn port_taken(package: &str, port: u16) -> anyhow::Result<String> {
     ))
 }
 
-/// Ctrl+C closes every open WebSocket with 1001 (going away), then the
-/// process exits with status 0. This stops the server.
-pub async fn ctrl_c_says_going_away(server: &mut Running) -> anyhow::Result<String> {
+/// Ctrl+C, and SIGTERM as `docker stop`, systemd and Kubernetes send it,
+/// close every open WebSocket with 1001 (going away), then the process
+/// exits with status 0. This stops the server.
+pub async fn stop_says_going_away(server: &mut Running, how: Stop) -> anyhow::Result<String> {
     let mut socket = wire::greeted(server.port, PROMPTLY).await?;
-    server.interrupt()?;
+    server.stop(how)?;
     let message = wire::next_message(&mut socket, PROMPTLY)
         .await
-        .context("no close frame after Ctrl+C")?;
+        .with_context(|| format!("no close frame after {how}"))?;
     let Message::Close(Some(frame)) = message else {
-        bail!("after Ctrl+C the client got {message:?}, not a close frame with code 1001");
+        bail!("after {how} the client got {message:?}, not a close frame with code 1001");
     };
     ensure!(
         frame.code == CloseCode::Away,
-        "close code {} instead of 1001",
+        "after {how}: close code {} instead of 1001",
         u16::from(frame.code)
     );
     // Reading on sends our answer to the close frame, as a browser does.
     let _ = tokio::time::timeout(PROMPTLY, async { while socket.next().await.is_some() {} }).await;
     let Some(status) = server.exit_status(PROMPTLY).await else {
-        bail!("the process did not exit within {PROMPTLY:?} of Ctrl+C");
+        bail!("the process did not exit within {PROMPTLY:?} of {how}");
     };
     ensure!(
         status.success(),
-        "the process exited with {status} after Ctrl+C, not 0"
+        "the process exited with {status} after {how}, not 0"
     );
-    Ok("Ctrl+C: the open WebSocket got close 1001 (going away), exit 0".to_string())
+    Ok(format!(
+        "{how}: the open WebSocket got close 1001 (going away), exit 0"
+    ))
 }
 
 /// A rule a client can break, and the close code that must explain it.

@@ -7,14 +7,14 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained,
-    greets_and_prints, port_taken, start,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
+    start, stop_says_going_away,
 };
-use crate::steps::{Output, Program};
+use crate::steps::{Output, Program, Stop};
 use crate::wire;
 
 /// A request step 1 must refuse, and the refusal it must send, byte for byte.
-pub struct Refusal {
+pub struct ExpectedRefusal {
     pub what: &'static str,
     pub request: &'static [u8],
     pub answer: &'static str,
@@ -23,37 +23,41 @@ pub struct Refusal {
 }
 
 /// The refusals of Node's `ws` (see shared/reference/node-ws-behaviour.md),
-/// with `Connection: close` where Node keeps the connection alive.
-pub const REFUSALS: &[Refusal] = &[
-    Refusal {
+/// with `Connection: close` where Node keeps the connection alive. Where
+/// step 1 is stricter than Node, the reason is beside the request: the 426
+/// names its protocol and lists `upgrade` in `Connection` (RFC 9110,
+/// sections 15.5.22 and 7.8), a key must be the base64 of 16 bytes, and a
+/// subprotocol, which step 1 does not speak, is refused instead of ignored.
+pub const REFUSALS: &[ExpectedRefusal] = &[
+    ExpectedRefusal {
         what: "GET / (a browser opening the page)",
         request: b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "GET / -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "GET /favicon.ico (the browser asking for the icon)",
         request: b"GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "GET /favicon.ico -> 426 Upgrade Required (plain HTTP; this server only speaks WebSocket)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "HEAD /",
         request: b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\n",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\n",
         console: "HEAD / -> 426 Upgrade Required",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "POST / with a form",
         request: b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nx=1",
         answer: "HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\
-                 Upgrade: websocket\r\nConnection: close\r\n\r\nUpgrade Required",
+                 Upgrade: websocket\r\nConnection: Upgrade, close\r\n\r\nUpgrade Required",
         console: "POST / -> 426 Upgrade Required",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade with POST",
         request:
             b"POST / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -62,7 +66,7 @@ pub const REFUSALS: &[Refusal] = &[
                  Connection: close\r\n\r\nInvalid HTTP method",
         console: "POST / -> 405 Method Not Allowed",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade without Sec-WebSocket-Key",
         request:
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -71,7 +75,7 @@ pub const REFUSALS: &[Refusal] = &[
                  Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade whose key is not 16 bytes",
         request:
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -80,7 +84,7 @@ pub const REFUSALS: &[Refusal] = &[
                  Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade without Sec-WebSocket-Version",
         request:
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -90,7 +94,27 @@ pub const REFUSALS: &[Refusal] = &[
                  Missing or invalid Sec-WebSocket-Version header",
         console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
     },
-    Refusal {
+    ExpectedRefusal {
+        what: "an upgrade whose key is 24 characters but not the base64 of 16 bytes",
+        // The last character carries bits beyond the 16 bytes (`R`, not `Q`).
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 43\r\n\
+                 Connection: close\r\n\r\nMissing or invalid Sec-WebSocket-Key header",
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    ExpectedRefusal {
+        what: "an upgrade asking for a subprotocol (new WebSocket(url, 'chat'))",
+        request:
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Protocol: chat\r\n\r\n",
+        answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 78\r\n\
+                 Connection: close\r\n\r\nThis server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+        console: "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none)",
+    },
+    ExpectedRefusal {
         what: "Upgrade: h2c",
         request:
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
@@ -98,14 +122,14 @@ pub const REFUSALS: &[Refusal] = &[
                  Connection: close\r\n\r\nInvalid Upgrade header",
         console: "GET / -> 400 Bad Request",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "bytes that are not HTTP",
         request: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n",
         answer: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\
                  Connection: close\r\n\r\n",
         console: "? ? -> 400 Bad Request (not an HTTP request)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "a 20 KB header",
         request: b"",
         answer: "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n\
@@ -193,13 +217,21 @@ pub async fn run(sink: Sink) {
         port_taken("step1", server.port).await,
         Some(output),
     );
-    let result = ctrl_c_says_going_away(&mut server).await;
+    let result = stop_says_going_away(&mut server, Stop::CtrlC).await;
     sink.record("step1", result, Some(&server.output));
+    if let Some(mut server) = start("step1", &sink).await {
+        let result = stop_says_going_away(&mut server, Stop::Terminate).await;
+        sink.record("step1", result, Some(&server.output));
+    }
 }
 
 /// The request gets exactly the expected answer, and the server's console
 /// explains it.
-pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::Result<String> {
+pub async fn refuses(
+    port: u16,
+    refusal: &ExpectedRefusal,
+    output: &Output,
+) -> anyhow::Result<String> {
     let printed_before = output.len();
     let request = if refusal.request.is_empty() {
         format!(
@@ -210,7 +242,9 @@ pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::R
     } else {
         refusal.request.to_vec()
     };
-    let answer = wire::exchange(port, &request).await?;
+    let answer = wire::exchange(port, &request)
+        .await
+        .with_context(|| refusal.what)?;
     ensure!(
         answer == refusal.answer.as_bytes(),
         "{}: expected {}\n      but got {}",

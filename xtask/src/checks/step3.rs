@@ -1,13 +1,16 @@
 //! Step 3, page and WebSocket on one port: the page, the icon, a 404 for
 //! anything else, and the WebSocket on the page's own URL.
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
 
 use super::{
-    BROKEN, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained, greets_and_prints,
-    port_taken, start,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
+    start, stop_says_going_away,
 };
-use crate::steps::{Output, workspace_root};
+use crate::steps::{Output, Stop, workspace_root};
 use crate::wire;
 
 pub async fn run(sink: Sink) {
@@ -30,6 +33,7 @@ pub async fn run(sink: Sink) {
         greets_and_prints(server.port, output).await,
         Some(output),
     );
+    sink.record("step3", https_page_is_ours(server.port).await, Some(output));
     for broken in BROKEN {
         let result = broken_rule_is_explained(server.port, broken).await;
         sink.record("step3", result, Some(output));
@@ -39,8 +43,12 @@ pub async fn run(sink: Sink) {
         port_taken("step3", server.port).await,
         Some(output),
     );
-    let result = ctrl_c_says_going_away(&mut server).await;
+    let result = stop_says_going_away(&mut server, Stop::CtrlC).await;
     sink.record("step3", result, Some(&server.output));
+    if let Some(mut server) = start("step3", &sink).await {
+        let result = stop_says_going_away(&mut server, Stop::Terminate).await;
+        sink.record("step3", result, Some(&server.output));
+    }
 }
 
 /// `GET /` returns step 2's `index.html`, as HTML in UTF-8.
@@ -79,6 +87,39 @@ pub async fn serves_icon(port: u16) -> anyhow::Result<String> {
     Ok(format!("GET /favicon.ico -> 200, {content_type}"))
 }
 
+/// The Origin check compares host and port, not the scheme: our own page,
+/// served over https by a proxy that speaks TLS in front of step 3, sends
+/// `Origin: https://localhost:PORT` and is let in.
+async fn https_page_is_ours(port: u16) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = wire::upgrade_request(port).replacen(
+        "\r\nUpgrade:",
+        &format!("\r\nOrigin: https://localhost:{port}\r\nUpgrade:"),
+        1,
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let read = async {
+        while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+            if stream.read_buf(&mut answer).await? == 0 {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    timeout(PROMPTLY, read)
+        .await
+        .context("no answer to an upgrade from an https page in time")??;
+    ensure!(
+        answer.starts_with(b"HTTP/1.1 101 "),
+        "an upgrade with Origin: https://localhost:{port} got {}, not 101",
+        wire::printable(&answer)
+    );
+    Ok(format!(
+        "an upgrade with Origin: https://localhost:{port} (the page behind a TLS proxy) -> 101"
+    ))
+}
+
 /// Any other path: 404.
 async fn not_found(port: u16) -> anyhow::Result<String> {
     let answer = wire::get(port, "/no-such-page").await?;
@@ -93,7 +134,7 @@ async fn not_found(port: u16) -> anyhow::Result<String> {
 /// A request step 3 must refuse: an upgrade that is broken (answered as
 /// step 1 answers it), one from a page of another origin, and any request
 /// sent to a name that is not this machine's (DNS rebinding).
-pub struct Refusal {
+pub struct ExpectedRefusal {
     pub what: &'static str,
     pub method: &'static str,
     /// `None` sends `Host: localhost:PORT`; a name gets `:PORT` added.
@@ -111,8 +152,8 @@ pub struct Refusal {
 const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
-pub const REFUSALS: &[Refusal] = &[
-    Refusal {
+pub const REFUSALS: &[ExpectedRefusal] = &[
+    ExpectedRefusal {
         what: "an upgrade with POST",
         method: "POST",
         host: None,
@@ -122,7 +163,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "POST / -> 405 Method Not Allowed (a WebSocket upgrade must use GET)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade without Sec-WebSocket-Key",
         method: "GET",
         host: None,
@@ -132,7 +173,29 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
     },
-    Refusal {
+    ExpectedRefusal {
+        what: "an upgrade whose key is not 16 bytes (c2hvcnQ=)",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\n\
+                  Sec-WebSocket-Version: 13\r\n",
+        status: 400,
+        body: "Missing or invalid Sec-WebSocket-Key header",
+        header: None,
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    ExpectedRefusal {
+        what: "an upgrade whose key is 24 characters but not the base64 of 16 bytes",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\nSec-WebSocket-Version: 13\r\n",
+        status: 400,
+        body: "Missing or invalid Sec-WebSocket-Key header",
+        header: None,
+        console: "GET / -> 400 Bad Request (no valid Sec-WebSocket-Key)",
+    },
+    ExpectedRefusal {
         what: "an upgrade with Sec-WebSocket-Version: 8",
         method: "GET",
         host: None,
@@ -143,7 +206,19 @@ pub const REFUSALS: &[Refusal] = &[
         header: Some(("Sec-WebSocket-Version", "13")),
         console: "GET / -> 400 Bad Request (WebSocket version is not 13)",
     },
-    Refusal {
+    ExpectedRefusal {
+        what: "an upgrade asking for a subprotocol (new WebSocket(url, 'chat'))",
+        method: "GET",
+        host: None,
+        headers: "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                  Sec-WebSocket-Protocol: chat\r\n",
+        status: 400,
+        body: "This server speaks plain WebSocket and no subprotocol (Sec-WebSocket-Protocol)",
+        header: None,
+        console: "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol; this server speaks none)",
+    },
+    ExpectedRefusal {
         what: "Upgrade: h2c",
         method: "GET",
         host: None,
@@ -153,7 +228,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 400 Bad Request (upgrade to something other than websocket)",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "an upgrade from a page of another origin (http://localhost:1)",
         method: "GET",
         host: None,
@@ -164,7 +239,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 403 Forbidden (a WebSocket from a page that is not ours: Origin http://localhost:1;",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "DNS rebinding: an upgrade from attacker.example's own page, sent to attacker.example",
         method: "GET",
         host: Some("attacker.example"),
@@ -176,7 +251,7 @@ pub const REFUSALS: &[Refusal] = &[
         header: None,
         console: "GET / -> 403 Forbidden (Host attacker.example:",
     },
-    Refusal {
+    ExpectedRefusal {
         what: "DNS rebinding: the page asked for as attacker.example",
         method: "GET",
         host: Some("attacker.example"),
@@ -190,7 +265,11 @@ pub const REFUSALS: &[Refusal] = &[
 
 /// The request gets the expected status, body and header, and the
 /// server's console explains it.
-pub async fn refuses(port: u16, refusal: &Refusal, output: &Output) -> anyhow::Result<String> {
+pub async fn refuses(
+    port: u16,
+    refusal: &ExpectedRefusal,
+    output: &Output,
+) -> anyhow::Result<String> {
     let printed_before = output.len();
     let host = refusal.host.unwrap_or("localhost");
     let headers = refusal.headers.replace("{port}", &port.to_string());

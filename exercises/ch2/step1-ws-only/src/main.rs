@@ -6,16 +6,19 @@
 //! opened by the chapter that explains it:
 //!
 //! - `listener`: where we listen (`PORT`, `HOST`) and how many may wait;
-//! - `handshake`: the HTTP request that opens a WebSocket, and the clear
-//!   refusals (426 for a browser asking for a page) Node's `ws` gives;
+//! - `handshake`: the HTTP request that opens a WebSocket, and which
+//!   requests are refused (426 for a browser asking for a page), as by
+//!   Node's `ws`;
+//! - `refusal`: the HTTP answer that tells a refused client why;
 //! - `closing`: close codes that tell a client why it was dropped;
-//! - `shutdown`: Ctrl+C, which says goodbye to every client.
+//! - `shutdown`: Ctrl+C (and SIGTERM), which says goodbye to every client.
 //!
 //! Run it with `cargo run -p step1` (`PORT` and `HOST` change where it listens).
 
 mod closing;
 mod handshake;
 mod listener;
+mod refusal;
 mod shutdown;
 
 use std::net::SocketAddr;
@@ -24,7 +27,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 use handshake::WebSocket;
@@ -53,36 +55,35 @@ async fn main() -> ExitCode {
 }
 
 /// Listens, and gives every client that connects a task of its own, until
-/// Ctrl+C.
+/// Ctrl+C (or SIGTERM, see `shutdown`).
 ///
 /// A task is tokio's lightweight thread: thousands of clients wait side by
-/// side, and `select!` waits for whichever comes first, a new client, a
-/// client that has left, or Ctrl+C.
+/// side, and `select!` waits for whichever comes first, a new client or
+/// the signal to stop.
 async fn run() -> anyhow::Result<()> {
     let listener = listener::listen()?;
     let shutdown = Shutdown::new();
-    let mut clients = JoinSet::new();
-    let mut ctrl_c = std::pin::pin!(shutdown::ctrl_c());
+    let mut stop = std::pin::pin!(shutdown::stop_signal());
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
-                clients.spawn(handle_connection(stream, peer, shutdown.signal()));
+                tokio::spawn(handle_connection(stream, peer, shutdown.notice()));
             }
-            // Forget the clients that have left, so the set does not grow.
-            Some(_) = clients.join_next() => {}
-            pressed = &mut ctrl_c => {
-                pressed?;
+            signalled = &mut stop => {
+                signalled?;
                 break;
             }
         }
     }
     drop(listener);
-    shutdown.close_all(clients).await;
+    let open = OPEN_CONNECTIONS.load(Ordering::Relaxed);
+    println!("Shutting down: closing {open} WebSocket connection(s) with code 1001 (going away)");
+    shutdown.close_all().await;
     Ok(())
 }
 
 /// One client, from its first byte to its last.
-async fn handle_connection(stream: TcpStream, peer: SocketAddr, shutdown: shutdown::Signal) {
+async fn handle_connection(stream: TcpStream, peer: SocketAddr, shutdown: shutdown::Notice) {
     // A WebSocket starts life as an HTTP request that asks to "upgrade" the
     // connection. Anything else has been answered and logged by `accept`.
     let Some(websocket) = handshake::accept(stream, peer).await else {
@@ -99,13 +100,10 @@ async fn handle_connection(stream: TcpStream, peer: SocketAddr, shutdown: shutdo
 
 /// The conversation itself: greet, then print what the client says until
 /// either side closes. Returns why it ended, for the log.
-async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> String {
+async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Notice) -> String {
     if let Err(error) = websocket.send(Message::text(GREETING)).await {
         return format!("greeting failed: {error}");
     }
-    // A task holds room for the largest state its future can be in. The two
-    // endings are boxed, so they take memory only when they happen, and
-    // each waiting connection stays small (see chapter 4).
     loop {
         tokio::select! {
             message = websocket.next() => match message {
@@ -116,13 +114,9 @@ async fn talk(mut websocket: WebSocket, mut shutdown: shutdown::Signal) -> Strin
                 // tungstenite answers pings and the closing handshake itself.
                 Some(Ok(_)) => {}
                 None => return "closed".to_string(),
-                Some(Err(error)) => {
-                    return Box::pin(closing::after_error(&mut websocket, error)).await;
-                }
+                Some(Err(error)) => return closing::after_error(&mut websocket, error).await,
             },
-            _ = shutdown.changed() => {
-                return Box::pin(shutdown::going_away(&mut websocket)).await;
-            }
+            () = shutdown.requested() => return shutdown::going_away(&mut websocket).await,
         }
     }
 }

@@ -14,8 +14,9 @@
 //! - `connection`: hyper reads each HTTP request within limits of time and size;
 //! - `handshake`: the upgrade to a WebSocket, or a clear refusal;
 //! - `origin`: only our own page, on this machine's own name, may connect;
+//! - `refusal`: the HTTP answer that tells a refused client why;
 //! - `closing`: close codes that tell a client why it was dropped;
-//! - `shutdown`: Ctrl+C, which says goodbye to every client.
+//! - `shutdown`: Ctrl+C (and SIGTERM), which says goodbye to every client.
 //!
 //! Run it with `cargo run -p step3` and open http://localhost:8080/.
 
@@ -24,6 +25,7 @@ mod connection;
 mod handshake;
 mod listener;
 mod origin;
+mod refusal;
 mod shutdown;
 
 use std::net::SocketAddr;
@@ -36,6 +38,7 @@ use tokio_tungstenite::tungstenite::Message;
 use warp::{Filter, Rejection, Reply};
 
 use handshake::{Upgrade, WebSocket};
+use refusal::Refusal;
 use shutdown::Shutdown;
 
 /// What the server sends to every client as soon as it connects.
@@ -46,7 +49,7 @@ const INDEX_HTML: &str = include_str!("../../step2-html-client/index.html");
 
 /// A small icon. Browsers ask every site for `/favicon.ico`; answering it
 /// keeps the console free of the 404 that the Express version shows.
-const FAVICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2b6cb0"/><path d="M3 5h10M3 11h10" stroke="#fff" stroke-width="2"/></svg>"##;
+const FAVICON_SVG: &str = include_str!("favicon.svg");
 
 /// The number of WebSocket connections open right now, for the log.
 static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
@@ -62,7 +65,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Listens, and serves every connection in a task of its own, until Ctrl+C.
+/// Listens, and serves every connection in a task of its own, until Ctrl+C
+/// (or SIGTERM, see `shutdown`).
 ///
 /// We accept connections ourselves, as step 1 does, instead of calling
 /// `warp::serve`: that way hyper, the HTTP engine under warp, can be given
@@ -71,24 +75,26 @@ async fn run() -> anyhow::Result<()> {
     let listener = listener::listen()?;
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
+    let mut stop = std::pin::pin!(shutdown::stop_signal());
     // The exercise of chapter 3: the chat room. Every WebSocket holds a
     // sender of this channel and a receiver of its own, so each text sent
     // into it reaches every connection.
     let (chat, _) = broadcast::channel::<String>(64);
-    let mut ctrl_c = std::pin::pin!(shutdown::ctrl_c());
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
-                let routes = routes(peer, hosts, shutdown.signal(), chat.clone());
-                tokio::spawn(connection::serve(stream, peer, routes, shutdown.signal()));
+                let routes = routes(peer, hosts, shutdown.notice(), chat.clone());
+                tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
-            pressed = &mut ctrl_c => {
-                pressed?;
+            signalled = &mut stop => {
+                signalled?;
                 break;
             }
         }
     }
     drop(listener);
+    let open = OPEN_CONNECTIONS.load(Ordering::Relaxed);
+    println!("Shutting down: closing {open} WebSocket connection(s) with code 1001 (going away)");
     shutdown.close_all().await;
     Ok(())
 }
@@ -99,7 +105,7 @@ async fn run() -> anyhow::Result<()> {
 fn routes(
     peer: SocketAddr,
     hosts: origin::Hosts,
-    shutdown: shutdown::Signal,
+    shutdown: shutdown::Notice,
     chat: broadcast::Sender<String>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
     let page = warp::path::end()
@@ -113,7 +119,7 @@ fn routes(
     // that ask to upgrade, so a plain GET falls through to `page` below.
     // One that asks but is broken gets a refusal that says why.
     let websocket = warp::path::end().and(handshake::upgrade()).map(
-        move |upgrade: Result<Upgrade, handshake::Refusal>| match upgrade {
+        move |upgrade: Result<Upgrade, Refusal>| match upgrade {
             Ok(upgrade) => {
                 let shutdown = shutdown.clone();
                 let chat = chat.clone();
@@ -125,7 +131,7 @@ fn routes(
 
     // A request for a name that is not this machine's is refused first,
     // whatever it asks for (see `origin`). Anything else gets warp's 404.
-    origin::foreign_host(hosts)
+    origin::refuse_other_hosts(hosts)
         .or(websocket)
         .or(page)
         .or(favicon)
@@ -135,7 +141,7 @@ fn routes(
 async fn handle_websocket(
     websocket: WebSocket,
     peer: SocketAddr,
-    shutdown: shutdown::Signal,
+    shutdown: shutdown::Notice,
     chat: broadcast::Sender<String>,
 ) {
     let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
@@ -149,16 +155,13 @@ async fn handle_websocket(
 /// either side closes. Returns why it ended, for the log.
 async fn talk(
     mut websocket: WebSocket,
-    mut shutdown: shutdown::Signal,
+    mut shutdown: shutdown::Notice,
     chat: broadcast::Sender<String>,
 ) -> String {
     let mut heard = chat.subscribe();
     if let Err(error) = websocket.send(Message::text(GREETING)).await {
         return format!("greeting failed: {error}");
     }
-    // A task holds room for the largest state its future can be in. The two
-    // endings are boxed, so they take memory only when they happen, and
-    // each waiting connection stays small (see chapter 4).
     loop {
         tokio::select! {
             message = websocket.next() => match message {
@@ -173,9 +176,7 @@ async fn talk(
                 // tungstenite answers pings and the closing handshake itself.
                 Some(Ok(_)) => {}
                 None => return "closed".to_string(),
-                Some(Err(error)) => {
-                    return Box::pin(closing::after_error(&mut websocket, error)).await;
-                }
+                Some(Err(error)) => return closing::after_error(&mut websocket, error).await,
             },
             // What any connection said, this one's own words included.
             said = heard.recv() => match said {
@@ -190,9 +191,7 @@ async fn talk(
                 }
                 Err(broadcast::error::RecvError::Closed) => return "the chat ended".to_string(),
             },
-            _ = shutdown.changed() => {
-                return Box::pin(shutdown::going_away(&mut websocket)).await;
-            }
+            () = shutdown.requested() => return shutdown::going_away(&mut websocket).await,
         }
     }
 }

@@ -27,6 +27,21 @@ pub const HANDSHAKE_403: &str = "Error during WebSocket handshake: Unexpected re
 #[cfg(test)]
 pub const HANDSHAKE_200: &str = "Error during WebSocket handshake: Unexpected response code: 200";
 
+/// What Chromium's console says when a server answers a WebSocket's
+/// handshake with 400.
+pub const HANDSHAKE_400: &str = "Error during WebSocket handshake: Unexpected response code: 400";
+
+/// A second WebSocket the page opens beside its own, offering the
+/// subprotocol `chat`, as a learner's first own client often does. Its
+/// events go to the console.
+const OFFERS_CHAT: &str = "(() => {
+    const offering = new WebSocket(address, 'chat');
+    offering.onopen = () => console.log('offering chat: open');
+    offering.onerror = () => console.log('offering chat: error');
+    offering.onclose = (event) => console.log('offering chat: closed ' + event.code);
+    return true;
+})()";
+
 /// What Chromium's console says when nothing listens where a WebSocket
 /// goes.
 pub const REFUSED_CONNECTION: &str = "net::ERR_CONNECTION_REFUSED";
@@ -104,7 +119,101 @@ pub async fn run(
             }
         }
     };
-    tokio::join!(refusals, step1_pages, one_address, too_big);
+    let subprotocol = async {
+        let (on_step1, on_step3) = tokio::join!(
+            async {
+                step1?;
+                Some(subprotocol_refused(chromium, "step1").await)
+            },
+            async {
+                step3?;
+                Some(subprotocol_refused(chromium, "step3").await)
+            },
+        );
+        for (subject, result) in [("step1", on_step1), ("step3", on_step3)] {
+            if let Some(result) = result {
+                sink.record(subject, result, None);
+            }
+        }
+    };
+    tokio::join!(refusals, step1_pages, one_address, too_big, subprotocol);
+}
+
+/// A page that offers a subprotocol, `new WebSocket(address, 'chat')`, to
+/// a server step that speaks none: the server refuses it with 400 and says
+/// why, the console says `Unexpected response code: 400`, and the page sees
+/// an error and 1006. The server prints no `Connected:` line for it: a
+/// `101` without the subprotocol would fail in the browser as well, with
+/// the server believing the client connected. A fresh server, so that its
+/// output holds only this page.
+pub async fn subprotocol_refused(chromium: &Chromium, package: &str) -> anyhow::Result<String> {
+    let server = Program::of(package).start(&[]).await?;
+    let url = match package {
+        "step1" => page_from_disk(server.port),
+        _ => page_url(server.port),
+    };
+    let mut page = chromium.open(&url).await?;
+    hears_the_greeting(&mut page, &server.output).await?;
+    page.evaluate(OFFERS_CHAT).await?;
+    let closed = page
+        .wait_until(PAGE_TIMEOUT, |seen| {
+            seen.console
+                .iter()
+                .any(|line| line.text.starts_with("offering chat: closed"))
+        })
+        .await;
+    let events: Vec<&str> = page
+        .seen
+        .console
+        .iter()
+        .map(|line| line.text.as_str())
+        .filter(|text| text.starts_with("offering chat: "))
+        .collect();
+    ensure!(
+        closed && events == ["offering chat: error", "offering chat: closed 1006"],
+        "a WebSocket offering the subprotocol chat did not fail with an error and 1006: \
+         its events were {events:?}; {}",
+        describe(&page.seen)
+    );
+    let console = page
+        .seen
+        .console
+        .iter()
+        .find(|line| line.text.contains(HANDSHAKE_400))
+        .with_context(|| {
+            format!(
+                "the console does not say {HANDSHAKE_400:?}; {}",
+                describe(&page.seen)
+            )
+        })?
+        .text
+        .clone();
+    let refusal = "GET / -> 400 Bad Request (Sec-WebSocket-Protocol asks for a subprotocol";
+    let printed = server
+        .output
+        .wait_for(0, PROMPTLY, |line| line.starts_with(refusal))
+        .await
+        .with_context(|| {
+            format!(
+                "the server printed no line starting {refusal:?}: {:?}",
+                server.output.lines()
+            )
+        })?;
+    let connected = server
+        .output
+        .lines()
+        .iter()
+        .filter(|line| line.starts_with("Connected: "))
+        .count();
+    ensure!(
+        connected == 1,
+        "the server printed {connected} `Connected:` lines, not 1 (the page's own WebSocket): {:?}",
+        server.output.lines()
+    );
+    Ok(format!(
+        "in the browser, {package}'s page offering the subprotocol chat is refused: the server printed \
+         {printed:?}; the console says {console:?}; the WebSocket got an error and 1006"
+    ))
 }
 
 /// A page that sends 100,000 characters, over the servers' 64 KiB limit,
@@ -564,5 +673,113 @@ mod tests {
         );
         on_step3.unwrap();
         assert_fails(on_step1, "no line ending in");
+    }
+
+    /// What chapter 4 says of Chromium, against a server that answers every
+    /// upgrade with a bare 101 (no subprotocol, no extension) and the
+    /// greeting: its upgrades offer `permessage-deflate`, and one that
+    /// offers the subprotocol `chat` and gets no subprotocol back fails
+    /// with an error and 1006, the console naming the missing header. This
+    /// is the 101 the steps gave before they refused such upgrades.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chromium_offers_compression_and_fails_a_101_without_its_subprotocol() {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+        let Some(chromium) = chromium().await else {
+            return;
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+        let heard = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let heard = heard.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0; 4096];
+                    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => head.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let key = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("sec-websocket-key")
+                                .then(|| value.trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    heard.lock().unwrap().push(head);
+                    let answer = format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        derive_accept_key(key.as_bytes())
+                    );
+                    let mut bytes = answer.into_bytes();
+                    // The greeting as one text frame, as the steps send it.
+                    bytes.extend_from_slice(b"\x81\x11Hello, WebSocket!");
+                    let _ = stream.write_all(&bytes).await;
+                    while matches!(stream.read(&mut buffer).await, Ok(1..)) {}
+                });
+            }
+        });
+
+        let mut page = chromium.open(&page_from_disk(port)).await.unwrap();
+        let greeted = page
+            .wait_until(PAGE_TIMEOUT, |seen| {
+                seen.console_has("Received: Hello, WebSocket!")
+            })
+            .await;
+        assert!(
+            greeted,
+            "the page was not greeted; {}",
+            describe(&page.seen)
+        );
+        page.evaluate(OFFERS_CHAT).await.unwrap();
+        let closed = page
+            .wait_until(PAGE_TIMEOUT, |seen| {
+                seen.console
+                    .iter()
+                    .any(|line| line.text.starts_with("offering chat: closed"))
+            })
+            .await;
+        let seen = &page.seen;
+        assert!(
+            closed && seen.console_has("offering chat: error"),
+            "the WebSocket offering chat did not fail; {}",
+            describe(seen)
+        );
+        assert!(
+            seen.console_has("offering chat: closed 1006"),
+            "the WebSocket offering chat did not close with 1006; {}",
+            describe(seen)
+        );
+        let missing = "Sent non-empty 'Sec-WebSocket-Protocol' header but no response was received";
+        assert!(
+            seen.console.iter().any(|line| line.text.contains(missing)),
+            "the console does not say {missing:?}; {}",
+            describe(seen)
+        );
+        let requests = requests.lock().unwrap();
+        let has = |request: &String, header: &str| {
+            request
+                .lines()
+                .any(|line| line.to_ascii_lowercase().starts_with(header))
+        };
+        assert!(
+            requests.len() == 2
+                && requests
+                    .iter()
+                    .all(|request| has(request, "sec-websocket-extensions: permessage-deflate"))
+                && has(&requests[1], "sec-websocket-protocol: chat")
+                && !has(&requests[0], "sec-websocket-protocol"),
+            "Chromium's upgrades were not as chapter 4 says: {requests:#?}"
+        );
     }
 }
