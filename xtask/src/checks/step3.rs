@@ -4,8 +4,8 @@
 use anyhow::ensure;
 
 use super::{
-    BROKEN, Sink, broken_rule_is_explained, ctrl_c_says_going_away, explained, greets_and_prints,
-    port_taken, start,
+    BROKEN, Sink, broken_rule_is_explained, ctrl_c_says_going_away, ctrl_c_waits, default_port,
+    explained, greets_and_prints, handshake_forms, memory_per_connection, port_taken, start,
 };
 use crate::steps::{Output, workspace_root};
 use crate::wire;
@@ -30,6 +30,16 @@ pub async fn run(sink: Sink) {
         greets_and_prints(server.port, output).await,
         Some(output),
     );
+    let own_page = format!("http://localhost:{}", server.port);
+    for form in handshake_forms::FORMS {
+        let request = handshake_forms::request_of(form, server.port, &own_page);
+        let result = handshake_forms::upgrades(server.port, form.what, &request).await;
+        sink.record("step3", result, Some(output));
+    }
+    for address in handshake_forms::BY_ADDRESS {
+        let result = handshake_forms::page_by_address(server.port, address).await;
+        sink.record("step3", result, Some(output));
+    }
     for broken in BROKEN {
         let result = broken_rule_is_explained(server.port, broken).await;
         sink.record("step3", result, Some(output));
@@ -41,6 +51,10 @@ pub async fn run(sink: Sink) {
     );
     let result = ctrl_c_says_going_away(&mut server).await;
     sink.record("step3", result, Some(&server.output));
+    let default = default_port::tried_without_port("step3").await;
+    sink.record("step3", default, None);
+    ctrl_c_waits::run("step3", &sink).await;
+    memory_per_connection::run("step3", &sink).await;
 }
 
 /// `GET /` returns step 2's `index.html`, as HTML in UTF-8.
