@@ -194,6 +194,14 @@ impl Chromium {
     /// Opens `url` in a new page of its own, and starts recording what
     /// that page does.
     pub async fn open(&self, url: &str) -> anyhow::Result<Page> {
+        self.open_blocking(url, &[]).await
+    }
+
+    /// Like `open`, but the page's requests to URLs that match one of
+    /// `blocked` (`*` matches anything) fail at once, before any
+    /// connection is made: the URL a page tries can be seen without
+    /// letting it reach whatever listens there.
+    pub async fn open_blocking(&self, url: &str, blocked: &[&str]) -> anyhow::Result<Page> {
         let connection = &self.connection;
         let context = connection
             .call(None, "Target.createBrowserContext", json!({}))
@@ -227,6 +235,15 @@ impl Chromium {
         for domain in ["Runtime", "Log", "Network", "Page"] {
             connection
                 .call(Some(&session), &format!("{domain}.enable"), json!({}))
+                .await?;
+        }
+        if !blocked.is_empty() {
+            connection
+                .call(
+                    Some(&session),
+                    "Network.setBlockedURLs",
+                    json!({ "urls": blocked }),
+                )
                 .await?;
         }
         let navigation = connection
@@ -279,6 +296,9 @@ pub struct Seen {
     pub responses: Vec<(String, u16)>,
     /// Each request that got no response: its URL and the browser's reason.
     pub failed: Vec<(String, String)>,
+    /// The URL of each WebSocket the page opened, as the browser
+    /// resolved it.
+    pub websockets: Vec<String>,
     /// Network request ids and their URLs, to name the failed ones.
     requests: HashMap<String, String>,
 }
@@ -375,6 +395,7 @@ impl Seen {
                 self.requests
                     .insert(text(&params["requestId"]), text(&params["request"]["url"]));
             }
+            "Network.webSocketCreated" => self.websockets.push(text(&params["url"])),
             "Network.responseReceived" => {
                 let response = &params["response"];
                 let status = response["status"].as_u64().unwrap_or_default();

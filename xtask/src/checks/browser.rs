@@ -12,6 +12,7 @@ use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, Program, workspace_root};
 use crate::tools;
 
+pub mod page_default;
 pub mod seen_by_page;
 #[cfg(test)]
 mod tests;
@@ -97,6 +98,12 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 let result =
                     step3_page_talks_cleanly(chromium, &page_url(step3.port), &step3.output).await;
                 sink.record("step3", result, Some(&step3.output));
+            }
+        },
+        async {
+            if wanted(2) {
+                let result = page_default::opens_step1_default(chromium).await;
+                sink.record("step2", result, None);
             }
         },
         async {
