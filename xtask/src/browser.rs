@@ -27,11 +27,16 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::course::DEFAULT_PORT;
 use crate::steps;
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = "no Chromium found: install it \
     (Debian/Ubuntu: `sudo apt-get install -y chromium`) or set CHROME to a Chrome or Chromium program";
+
+/// What Chromium's console says for a WebSocket to the steps' default
+/// port, which pages in this browser cannot reach.
+pub const UNREACHABLE_DEFAULT: &str = "net::ERR_NAME_NOT_RESOLVED";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -137,12 +142,19 @@ impl Chromium {
         // Port 0: Chromium picks a free port and prints it. The other flags
         // keep it quiet and off the network: no first-run pages, updates,
         // sync or background requests; and no GPU and no /dev/shm, which
-        // servers and containers lack or keep small.
+        // servers and containers lack or keep small. The steps' default
+        // port is kept out of reach, since a learner's own server may be
+        // listening there: a page that opens it fails at once, as a name
+        // that does not resolve (see `UNREACHABLE_DEFAULT`).
         let mut command = Command::new(program);
         command
             .arg("--headless")
             .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!(
+                "--host-resolver-rules=MAP localhost:{DEFAULT_PORT} ~NOTFOUND, \
+                 MAP 127.0.0.1:{DEFAULT_PORT} ~NOTFOUND, MAP [::1]:{DEFAULT_PORT} ~NOTFOUND"
+            ))
             .args([
                 "--no-first-run",
                 "--no-default-browser-check",
@@ -194,14 +206,6 @@ impl Chromium {
     /// Opens `url` in a new page of its own, and starts recording what
     /// that page does.
     pub async fn open(&self, url: &str) -> anyhow::Result<Page> {
-        self.open_blocking(url, &[]).await
-    }
-
-    /// Like `open`, but the page's requests to URLs that match one of
-    /// `blocked` (`*` matches anything) fail at once, before any
-    /// connection is made: the URL a page tries can be seen without
-    /// letting it reach whatever listens there.
-    pub async fn open_blocking(&self, url: &str, blocked: &[&str]) -> anyhow::Result<Page> {
         let connection = &self.connection;
         let context = connection
             .call(None, "Target.createBrowserContext", json!({}))
@@ -235,15 +239,6 @@ impl Chromium {
         for domain in ["Runtime", "Log", "Network", "Page"] {
             connection
                 .call(Some(&session), &format!("{domain}.enable"), json!({}))
-                .await?;
-        }
-        if !blocked.is_empty() {
-            connection
-                .call(
-                    Some(&session),
-                    "Network.setBlockedURLs",
-                    json!({ "urls": blocked }),
-                )
                 .await?;
         }
         let navigation = connection

@@ -11,11 +11,9 @@
 
 use anyhow::{Context, ensure};
 
+use crate::course::DEFAULT_PORT;
 use crate::steps::run_to_end;
 use crate::wire;
-
-/// The port the README, the chapters and the page name.
-pub const DEFAULT_PORT: u16 = 8080;
 
 /// An address no machine has (TEST-NET-1, RFC 5737).
 const NO_SUCH_ADDRESS: &str = "192.0.2.1";

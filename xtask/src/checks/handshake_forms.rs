@@ -106,15 +106,25 @@ async fn greeted_after(port: u16, request: &str) -> anyhow::Result<Vec<u8>> {
     let mut answer = Vec::new();
     let read = async {
         while !answer.ends_with(&greeting) {
+            // Any answer but 101 is complete enough to report.
+            if wire::parse_http(&answer).is_ok_and(|head| head.status != 101) {
+                return Ok(());
+            }
             if stream.read_buf(&mut answer).await? == 0 {
                 bail!("the server hung up after {}", wire::printable(&answer));
             }
         }
         Ok(())
     };
-    timeout(wire::ANSWER_TIMEOUT, read)
-        .await
-        .with_context(|| format!("nothing complete within {:?}", wire::ANSWER_TIMEOUT))??;
+    let outcome = timeout(wire::ANSWER_TIMEOUT, read).await;
+    match outcome {
+        Ok(result) => result?,
+        Err(_) => bail!(
+            "no greeting within {:?}; the server sent {}",
+            wire::ANSWER_TIMEOUT,
+            wire::printable(&answer)
+        ),
+    }
     // The rest of the conversation does not matter here: hang up politely.
     let _ = stream
         .write_all(&wire::masked_frame(0x8, &1000u16.to_be_bytes()))

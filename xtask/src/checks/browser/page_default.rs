@@ -3,15 +3,15 @@
 //! default. The other checks pass the page a server's address with
 //! `?server=`, so this is the only one that sees the page's own default.
 //!
-//! The page's WebSockets are blocked in the browser, so that the page
-//! never reaches a server the learner may have running on port 8080: the
-//! browser still records the URL the page tried to open.
+//! The checks' browser cannot reach port 8080 (see `Chromium::launch`), so
+//! the page never meets a server the learner may have running there; the
+//! browser still records the URL the page tried to open, and why it failed.
 
 use anyhow::ensure;
 
 use super::{PAGE_TIMEOUT, describe};
-use crate::browser::Chromium;
-use crate::checks::default_port::DEFAULT_PORT;
+use crate::browser::{Chromium, UNREACHABLE_DEFAULT};
+use crate::course::DEFAULT_PORT;
 use crate::steps::workspace_root;
 
 /// Step 2's page opened from disk, with no `?server=`.
@@ -23,16 +23,20 @@ fn page_as_opened_from_disk() -> String {
 /// Opened from disk, the page opens `ws://localhost:8080/`.
 pub async fn opens_step1_default(chromium: &Chromium) -> anyhow::Result<String> {
     let expected = format!("ws://localhost:{DEFAULT_PORT}/");
-    let url = page_as_opened_from_disk();
-    let mut page = chromium
-        .open_blocking(&url, &["ws://*", "wss://*"])
-        .await?;
+    let mut page = chromium.open(&page_as_opened_from_disk()).await?;
+    let failed = |seen: &crate::browser::Seen| {
+        seen.console
+            .iter()
+            .any(|line| line.text.contains(UNREACHABLE_DEFAULT))
+    };
     let tried = page
-        .wait_until(PAGE_TIMEOUT, |seen| !seen.websockets.is_empty())
+        .wait_until(PAGE_TIMEOUT, |seen| {
+            !seen.websockets.is_empty() && (failed(seen) || seen.websockets[0] != expected)
+        })
         .await;
     let seen = &page.seen;
     ensure!(
-        tried,
+        tried && !seen.websockets.is_empty(),
         "opened from disk, the page opened no WebSocket within {PAGE_TIMEOUT:?}; {}",
         describe(seen)
     );
@@ -42,7 +46,14 @@ pub async fn opens_step1_default(chromium: &Chromium) -> anyhow::Result<String> 
          (the quick start's step 2)",
         seen.websockets
     );
+    ensure!(
+        failed(seen),
+        "the browser should not reach port {DEFAULT_PORT}, yet the console does not show \
+         {UNREACHABLE_DEFAULT}; {}",
+        describe(seen)
+    );
     Ok(format!(
-        "in the browser, the page opened from disk with no ?server= opens {expected} (blocked here, so no server on port {DEFAULT_PORT} is reached)"
+        "in the browser, the page opened from disk with no ?server= opens {expected} \
+         (kept from port {DEFAULT_PORT} here: {UNREACHABLE_DEFAULT})"
     ))
 }
