@@ -62,10 +62,6 @@ pub const FORMS: &[Form] = &[
     },
 ];
 
-/// Step 3's page opened by address instead of by name: the browser sends
-/// that address as `Host`, and as the page's `Origin`.
-pub const BY_ADDRESS: &[&str] = &["127.0.0.1", "[::1]"];
-
 /// The request head of `form` for a server on `port`.
 pub fn request_of(form: &Form, port: u16, origin: &str) -> String {
     form.request
@@ -135,27 +131,4 @@ async fn greeted_after(port: u16, request: &str) -> anyhow::Result<Vec<u8>> {
     )
     .await;
     Ok(answer)
-}
-
-/// Step 3's page opened as `http://ADDRESS:PORT/`: `GET /` with that
-/// `Host` gets the page, and the page's WebSocket, which sends the same
-/// address as its `Origin`, is accepted.
-pub async fn page_by_address(port: u16, address: &str) -> anyhow::Result<String> {
-    let host = format!("{address}:{port}");
-    let page = format!("GET / HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n");
-    let answer = wire::ask(port, page.as_bytes()).await?;
-    ensure!(
-        answer.status == 200,
-        "the page asked for as http://{host}/ answered {:?}, not 200",
-        answer.status_line
-    );
-    let upgrade = format!(
-        "GET / HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    let what = format!("the WebSocket of the page from http://{host}/");
-    upgrades(port, &what, &upgrade).await?;
-    Ok(format!(
-        "opened as http://{address}:PORT/: GET / -> 200, and its WebSocket (Origin http://{address}:PORT) -> 101, then {GREETING:?}"
-    ))
 }

@@ -36,10 +36,6 @@ pub async fn run(sink: Sink) {
         let result = handshake_forms::upgrades(server.port, form.what, &request).await;
         sink.record("step3", result, Some(output));
     }
-    for address in handshake_forms::BY_ADDRESS {
-        let result = handshake_forms::page_by_address(server.port, address).await;
-        sink.record("step3", result, Some(output));
-    }
     for broken in BROKEN {
         let result = broken_rule_is_explained(server.port, broken).await;
         sink.record("step3", result, Some(output));
