@@ -7,12 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::{PROMPTLY, Sink};
-use crate::steps::Running;
+use crate::steps::{Output, Program, Running};
 use crate::wire;
 
 /// How long the steps wait for clients to answer their close frame
@@ -32,36 +32,48 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// after a late answer takes about 900.
 const AT_ONCE: Duration = Duration::from_millis(500);
 
-/// Starts its own copy of `package` (Ctrl+C ends it), with one WebSocket
+/// Starts a fresh `package` process (Ctrl+C ends it), with one WebSocket
 /// client, and for step 3 also the idle keep-alive connection a browser
 /// keeps after loading the page. Records two checks: the close frame's
 /// answer is awaited, and the step exits at once after it.
 pub async fn run(package: &str, sink: &Sink) {
-    let mut server = match Running::start(package).await {
+    let program = Program::of(package);
+    let (waited, exited, output) = check(&program, package == "step3").await;
+    sink.record(package, waited, output.as_ref());
+    sink.record(package, exited, output.as_ref());
+}
+
+/// The two checks against `program`, with a browser's keep-alive
+/// connection too when `page_served`, and what the program printed.
+pub async fn check(
+    program: &Program,
+    page_served: bool,
+) -> (
+    anyhow::Result<String>,
+    anyhow::Result<String>,
+    Option<Output>,
+) {
+    let mut server = match program.start(&[]).await {
         Ok(server) => server,
         Err(error) => {
-            sink.record(package, Err(error.context("it did not start")), None);
-            return;
+            let not_started = || Err(anyhow!("{} did not start: {error:#}", program.name));
+            return (not_started(), not_started(), None);
         }
     };
-    let (waited, exited) = match scenario(package, &mut server).await {
+    let (waited, exited) = match scenario(page_served, &mut server).await {
         Ok((waited, exited)) => (Ok(waited), exited),
-        Err(error) => (
-            Err(error),
-            Err(anyhow::anyhow!("Ctrl+C: not measured, see above")),
-        ),
+        Err(error) => (Err(error), Err(anyhow!("Ctrl+C: not measured, see above"))),
     };
-    sink.record(package, waited, Some(&server.output));
-    sink.record(package, exited, Some(&server.output));
+    (waited, exited, Some(server.output.clone()))
 }
 
 /// Presses Ctrl+C and answers the close frame late. Returns what the first
 /// check saw, and the second check's result.
 async fn scenario(
-    package: &str,
+    page_served: bool,
     server: &mut Running,
 ) -> anyhow::Result<(String, anyhow::Result<String>)> {
-    let browser_connection = if package == "step3" {
+    let browser_connection = if page_served {
         Some(idle_keep_alive(server.port).await?)
     } else {
         None

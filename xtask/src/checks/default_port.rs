@@ -12,7 +12,7 @@
 use anyhow::{Context, ensure};
 
 use crate::course::DEFAULT_PORT;
-use crate::steps::run_to_end;
+use crate::steps::{Program, run_program_to_end};
 use crate::wire;
 
 /// An address no machine has (TEST-NET-1, RFC 5737).
@@ -20,8 +20,13 @@ const NO_SUCH_ADDRESS: &str = "192.0.2.1";
 
 /// Without `PORT`, the step tries port 8080.
 pub async fn tried_without_port(package: &str) -> anyhow::Result<String> {
-    let run = run_to_end(
-        package,
+    tried_by(&Program::of(package)).await
+}
+
+/// Without `PORT`, `program` tries port 8080.
+pub async fn tried_by(program: &Program) -> anyhow::Result<String> {
+    let run = run_program_to_end(
+        program,
         &[],
         &[("HOST", NO_SUCH_ADDRESS)],
         wire::ANSWER_TIMEOUT,

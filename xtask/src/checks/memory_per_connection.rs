@@ -28,7 +28,7 @@ const BOUND_KIB: f64 = 16.0;
 /// How long the server may take to print every client's message.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts its own copy of `package`, opens `CLIENTS` WebSockets that each
+/// Starts a fresh `package` process, opens `CLIENTS` WebSockets that each
 /// send a message, and compares what the server holds then with what it
 /// held before.
 pub async fn run(package: &str, sink: &Sink) {
@@ -49,7 +49,7 @@ pub async fn run(package: &str, sink: &Sink) {
     }
 }
 
-async fn per_connection(server: &Running) -> anyhow::Result<String> {
+pub async fn per_connection(server: &Running) -> anyhow::Result<String> {
     let pid = server.pid().context("the server has already ended")?;
     let before = crowd::resident_memory_kib(pid)?;
     let crowd = crowd::gather_and_hold(server.port, CLIENTS, 50, |_, _| {}).await;

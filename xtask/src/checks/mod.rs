@@ -14,6 +14,8 @@ pub mod step2;
 pub mod step3;
 
 #[cfg(test)]
+mod small_bugs_tests;
+#[cfg(test)]
 mod tests;
 
 use anyhow::{Context, bail, ensure};

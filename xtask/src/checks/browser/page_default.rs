@@ -7,6 +7,8 @@
 //! the page never meets a server the learner may have running there; the
 //! browser still records the URL the page tried to open, and why it failed.
 
+use std::path::Path;
+
 use anyhow::ensure;
 
 use super::{PAGE_TIMEOUT, describe};
@@ -14,16 +16,17 @@ use crate::browser::{Chromium, UNREACHABLE_DEFAULT};
 use crate::course::DEFAULT_PORT;
 use crate::steps::workspace_root;
 
-/// Step 2's page opened from disk, with no `?server=`.
-fn page_as_opened_from_disk() -> String {
-    let file = workspace_root().join("step2-html-client/index.html");
-    format!("file://{}", file.display())
+/// Opened from disk, step 2's page opens `ws://localhost:8080/`.
+pub async fn opens_step1_default(chromium: &Chromium) -> anyhow::Result<String> {
+    let page = workspace_root().join("step2-html-client/index.html");
+    opened_from(chromium, &page).await
 }
 
-/// Opened from disk, the page opens `ws://localhost:8080/`.
-pub async fn opens_step1_default(chromium: &Chromium) -> anyhow::Result<String> {
+/// The page in the file `page`, opened from disk with no `?server=`,
+/// opens `ws://localhost:8080/`.
+pub async fn opened_from(chromium: &Chromium, page: &Path) -> anyhow::Result<String> {
     let expected = format!("ws://localhost:{DEFAULT_PORT}/");
-    let mut page = chromium.open(&page_as_opened_from_disk()).await?;
+    let mut page = chromium.open(&format!("file://{}", page.display())).await?;
     let failed = |seen: &crate::browser::Seen| {
         seen.console
             .iter()
