@@ -35,7 +35,7 @@ pub const INSTALL_HINT: &str = "no Chromium found: install it \
     (Debian/Ubuntu: `sudo apt-get install -y chromium`) or set CHROME to a Chrome or Chromium program";
 
 /// What Chromium's console says for a WebSocket to the steps' default
-/// port, which pages in this browser cannot reach.
+/// port, which pages in a browser from `Chromium::launch` cannot reach.
 pub const UNREACHABLE_DEFAULT: &str = "net::ERR_NAME_NOT_RESOLVED";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
@@ -129,7 +129,21 @@ impl Drop for BrowserProcess {
 
 impl Chromium {
     /// Starts `program` headless with a fresh profile, and connects to it.
+    /// Its pages cannot reach the steps' default port, where a learner's
+    /// own server may be listening: opening it fails at once, as a name
+    /// that does not resolve (`UNREACHABLE_DEFAULT`).
     pub async fn launch(program: &Path) -> anyhow::Result<Chromium> {
+        Chromium::launch_with_default_port_at(program, None).await
+    }
+
+    /// Like `launch`, but with `Some(port)`, what its pages open on the
+    /// default port (`localhost:8080`) reaches the server on `port` of
+    /// 127.0.0.1 instead, so that a page can be checked as a learner
+    /// opens it, without the address it was given.
+    pub async fn launch_with_default_port_at(
+        program: &Path,
+        port: Option<u16>,
+    ) -> anyhow::Result<Chromium> {
         static LAUNCHED: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "xtask-chromium-{}-{}",
@@ -142,19 +156,20 @@ impl Chromium {
         // Port 0: Chromium picks a free port and prints it. The other flags
         // keep it quiet and off the network: no first-run pages, updates,
         // sync or background requests; and no GPU and no /dev/shm, which
-        // servers and containers lack or keep small. The steps' default
-        // port is kept out of reach, since a learner's own server may be
-        // listening there: a page that opens it fails at once, as a name
-        // that does not resolve (see `UNREACHABLE_DEFAULT`).
+        // servers and containers lack or keep small. The resolver's rules
+        // send the default port elsewhere, or nowhere (`~NOTFOUND`).
+        let default_goes_to =
+            port.map_or("~NOTFOUND".to_string(), |port| format!("127.0.0.1:{port}"));
+        let rules: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|host| format!("MAP {host}:{DEFAULT_PORT} {default_goes_to}"))
+            .collect();
         let mut command = Command::new(program);
         command
             .arg("--headless")
             .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!(
-                "--host-resolver-rules=MAP localhost:{DEFAULT_PORT} ~NOTFOUND, \
-                 MAP 127.0.0.1:{DEFAULT_PORT} ~NOTFOUND, MAP [::1]:{DEFAULT_PORT} ~NOTFOUND"
-            ))
+            .arg(format!("--host-resolver-rules={}", rules.join(", ")))
             .args([
                 "--no-first-run",
                 "--no-default-browser-check",

@@ -4,12 +4,13 @@
 //! check looks at one thing only, and a copy is built once for all four.
 
 use std::io::Write;
+use std::time::Duration;
 
 use super::{ctrl_c_waits, default_port, handshake_forms, memory_per_connection};
 use crate::browser::{self, Chromium};
 use crate::checks::browser::page_default;
 use crate::copies::{self, Change};
-use crate::steps::{self, Program, workspace_root};
+use crate::steps::{self, Program, Running, workspace_root};
 use crate::tools;
 
 fn assert_fails(result: anyhow::Result<String>, expected: &str) {
@@ -115,6 +116,7 @@ async fn the_page_default_check_fails_on_a_page_that_opens_another_port() {
     let Some(program) = tools::require_or_skip("Chromium", browser::find()) else {
         return;
     };
+    steps::build().unwrap();
     let page =
         std::fs::read_to_string(workspace_root().join("step2-html-client/index.html")).unwrap();
     let default = "'ws://localhost:8080'";
@@ -131,12 +133,41 @@ async fn the_page_default_check_fails_on_a_page_that_opens_another_port() {
     let other = format!("'ws://localhost:{free}'");
     std::fs::write(&changed, page.replace(default, &other)).unwrap();
 
-    let chromium = Chromium::launch(&program).await.unwrap();
-    let (on_changed, on_real) = tokio::join!(
-        page_default::opened_from(&chromium, &changed),
-        page_default::opens_step1_default(&chromium),
-    );
+    let step1 = Running::start("step1").await.unwrap();
+    let chromium = Chromium::launch_with_default_port_at(&program, Some(step1.port))
+        .await
+        .unwrap();
+    let on_changed = page_default::opened_from(&chromium, &changed, &step1.output).await;
     let _ = std::fs::remove_dir_all(&folder);
-    on_real.unwrap();
     assert_fails(on_changed, "not \"ws://localhost:8080/\"");
+    page_default::talks_to_step1_by_default(&chromium, &step1.output)
+        .await
+        .unwrap();
+}
+
+/// A browser from `Chromium::launch` keeps its pages off the default port,
+/// where a learner's own server may listen.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checks_browser_does_not_reach_the_default_port() {
+    let Some(program) = tools::require_or_skip("Chromium", browser::find()) else {
+        return;
+    };
+    let chromium = Chromium::launch(&program).await.unwrap();
+    let page = workspace_root().join("step2-html-client/index.html");
+    let mut page = chromium
+        .open(&format!("file://{}", page.display()))
+        .await
+        .unwrap();
+    let refused = page
+        .wait_until(Duration::from_secs(10), |seen| {
+            seen.console
+                .iter()
+                .any(|line| line.text.contains(browser::UNREACHABLE_DEFAULT))
+        })
+        .await;
+    assert!(
+        refused,
+        "the page was not kept off port 8080: {:?}",
+        page.seen
+    );
 }
