@@ -36,6 +36,7 @@ pub const INSTALL_HINT: &str = "no Chromium found: install it \
 
 /// What Chromium's console says for a WebSocket to the steps' default
 /// port, which pages in a browser from `Chromium::launch` cannot reach.
+#[cfg(test)]
 pub const UNREACHABLE_DEFAULT: &str = "net::ERR_NAME_NOT_RESOLVED";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
