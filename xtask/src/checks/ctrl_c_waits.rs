@@ -1,9 +1,9 @@
 //! What Ctrl+C waits for, and what it must not wait for. A server step
 //! says goodbye with a close frame (1001) and keeps the connection open
-//! until the client answers with its own: that is the closing handshake,
-//! and without it a browser reports 1006. But once every client has
-//! answered, nothing is left to wait for, and the step exits at once
-//! rather than after its whole grace period.
+//! until the client answers with its own: RFC 6455 (section 7.1.1) has the
+//! server hang up only once both close frames are sent, the closing
+//! handshake. But once every client has answered, nothing is left to wait
+//! for, and the step exits at once rather than after its grace period.
 
 use std::time::{Duration, Instant};
 

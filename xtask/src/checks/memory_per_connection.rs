@@ -2,8 +2,9 @@
 //! tungstenite's read buffer to 512 bytes; left at its default of
 //! 128 KiB, every connection would hold fifty times the memory, and
 //! everything would still work. A loose bound catches that on any machine:
-//! `cargo xtask load` measures about 3 KiB a connection, and the bound is
-//! 16 KiB.
+//! `cargo xtask load` measures about 3 KiB a connection in the release
+//! build, the debug build that verify runs takes a few KiB more, and the
+//! bound is 16 KiB.
 //!
 //! The server's memory is read from Linux's /proc; elsewhere the check is
 //! skipped.
@@ -17,12 +18,13 @@ use crate::crowd;
 use crate::steps::{Output, Running};
 
 /// Enough connections that the allocator's own start-up costs are spread
-/// thin, few enough for any machine's limit on open files (two sockets a
-/// connection, for the clients and the server, in two processes).
+/// thin, few enough for the usual limit of 1,024 open files: each is a
+/// socket in verify, which measures step 1 and step 3 at once, and one in
+/// the server.
 const CLIENTS: usize = 250;
 
-/// Many times what a connection costs, a fraction of what the default
-/// read buffer alone would.
+/// Two to four times what a connection of the debug build costs, an eighth
+/// of what tungstenite's default read buffer alone takes.
 const BOUND_KIB: f64 = 16.0;
 
 /// How long the server may take to print every client's message.
