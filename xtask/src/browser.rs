@@ -27,10 +27,16 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::course::DEFAULT_PORT;
 use crate::steps;
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = crate::tools::CHROMIUM_MISSING;
+
+/// What Chromium's console says for a WebSocket to the steps' default
+/// port, which pages in a browser from `Chromium::launch` cannot reach.
+#[cfg(test)]
+pub const UNREACHABLE_DEFAULT: &str = "net::ERR_NAME_NOT_RESOLVED";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,8 +129,11 @@ impl Drop for BrowserProcess {
 
 impl Chromium {
     /// Starts `program` headless with a fresh profile, and connects to it.
+    /// Its pages cannot reach the steps' default port, where a learner's
+    /// own server may be listening: opening it fails at once, as a name
+    /// that does not resolve (`UNREACHABLE_DEFAULT`).
     pub async fn launch(program: &Path) -> anyhow::Result<Chromium> {
-        Chromium::launch_with(program, &[]).await
+        Chromium::launch_with(program, None, &[]).await
     }
 
     /// Like `launch`, trusting one more certificate: the one whose public
@@ -135,12 +144,28 @@ impl Chromium {
     #[cfg(test)]
     pub async fn launch_trusting(program: &Path, spki_sha256: &str) -> anyhow::Result<Chromium> {
         let flag = format!("--ignore-certificate-errors-spki-list={spki_sha256}");
-        Chromium::launch_with(program, &[flag]).await
+        Chromium::launch_with(program, None, &[flag]).await
     }
 
-    /// Starts `program` headless with a fresh profile and `flags` added to
-    /// ours, and connects to it.
-    pub async fn launch_with(program: &Path, flags: &[String]) -> anyhow::Result<Chromium> {
+    /// Like `launch`, but with `Some(port)`, what its pages open on the
+    /// default port (`localhost:8080`) reaches the server on `port` of
+    /// 127.0.0.1 instead, so that a page can be checked as a learner
+    /// opens it, without the address it was given.
+    pub async fn launch_with_default_port_at(
+        program: &Path,
+        port: Option<u16>,
+    ) -> anyhow::Result<Chromium> {
+        Chromium::launch_with(program, port, &[]).await
+    }
+
+    /// Starts `program` headless with a fresh profile, the default port
+    /// sent to `port` (or nowhere), and `flags` added to ours, and connects
+    /// to it.
+    async fn launch_with(
+        program: &Path,
+        port: Option<u16>,
+        flags: &[String],
+    ) -> anyhow::Result<Chromium> {
         static LAUNCHED: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "xtask-chromium-{}-{}",
@@ -153,12 +178,20 @@ impl Chromium {
         // Port 0: Chromium picks a free port and prints it. The other flags
         // keep it quiet and off the network: no first-run pages, updates,
         // sync or background requests; and no GPU and no /dev/shm, which
-        // servers and containers lack or keep small.
+        // servers and containers lack or keep small. The resolver's rules
+        // send the default port elsewhere, or nowhere (`~NOTFOUND`).
+        let default_goes_to =
+            port.map_or("~NOTFOUND".to_string(), |port| format!("127.0.0.1:{port}"));
+        let rules: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|host| format!("MAP {host}:{DEFAULT_PORT} {default_goes_to}"))
+            .collect();
         let mut command = Command::new(program);
         command
             .arg("--headless")
             .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--host-resolver-rules={}", rules.join(", ")))
             .args([
                 "--no-first-run",
                 "--no-default-browser-check",
@@ -296,6 +329,9 @@ pub struct Seen {
     pub responses: Vec<(String, u16)>,
     /// Each request that got no response: its URL and the browser's reason.
     pub failed: Vec<(String, String)>,
+    /// The URL of each WebSocket the page opened, as the browser
+    /// resolved it.
+    pub websockets: Vec<String>,
     /// Network request ids and their URLs, to name the failed ones.
     requests: HashMap<String, String>,
 }
@@ -392,6 +428,7 @@ impl Seen {
                 self.requests
                     .insert(text(&params["requestId"]), text(&params["request"]["url"]));
             }
+            "Network.webSocketCreated" => self.websockets.push(text(&params["url"])),
             "Network.responseReceived" => {
                 let response = &params["response"];
                 let status = response["status"].as_u64().unwrap_or_default();

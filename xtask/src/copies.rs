@@ -63,6 +63,23 @@ impl Change {
     }
 }
 
+/// The source file of `package` that holds `text`, relative to the
+/// workspace (`step3-combined/src/shutdown.rs`): a change can name a line
+/// of a step wherever the step keeps it.
+pub fn source_file_containing(package: &str, text: &str) -> anyhow::Result<String> {
+    let folder = folder_of(package)?;
+    let mut files = files_under(&workspace_root().join(folder).join("src"))?;
+    files.sort();
+    let file = files
+        .iter()
+        .find(|file| std::fs::read_to_string(file).is_ok_and(|source| source.contains(text)))
+        .with_context(|| format!("no file in {folder}/src contains {text:?}"))?;
+    Ok(file
+        .strip_prefix(workspace_root())?
+        .to_string_lossy()
+        .replace('\\', "/"))
+}
+
 /// Copies the step folders into `target/step-copies/<label>/`, applies
 /// `changes`, builds `package` there and returns its program. `label` names
 /// the copy (letters, digits and `-`): the same label reuses the same

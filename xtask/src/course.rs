@@ -10,6 +10,10 @@
 use crate::lang::Lang;
 use crate::steps::workspace_root;
 
+/// The port every server step listens on when `PORT` is not set, and the
+/// one step 2's page opens from disk, as the README and the chapters say.
+pub const DEFAULT_PORT: u16 = 8080;
+
 /// Each step package and its folder in the workspace.
 pub const STEP_FOLDERS: [(&str, &str); 3] = [
     ("step1", "step1-ws-only"),

@@ -352,12 +352,22 @@ pub async fn run_to_end(
     env: &[(&str, &str)],
     wait: Duration,
 ) -> anyhow::Result<Finished> {
-    let mut command = Command::new(binary(package, Build::Debug));
+    run_program_to_end(&Program::of(package), args, env, wait).await
+}
+
+/// Like `run_to_end`, for any built step, such as a changed copy.
+pub async fn run_program_to_end(
+    program: &Program,
+    args: &[&str],
+    env: &[(&str, &str)],
+    wait: Duration,
+) -> anyhow::Result<Finished> {
+    let mut command = Command::new(&program.path);
     command.args(args).env_remove("HOST").env_remove("PORT");
     command.envs(env.iter().copied());
     let (mut child, output, readers) = spawn(command)?;
     let Ok(status) = timeout(wait, child.wait()).await else {
-        bail!("{package} did not finish within {wait:?}");
+        bail!("{} did not finish within {wait:?}", program.name);
     };
     for reader in readers {
         let _ = reader.await;

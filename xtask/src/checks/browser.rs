@@ -12,6 +12,7 @@ use crate::browser::{self, Chromium, Page, Seen};
 use crate::steps::{Output, Program, workspace_root};
 use crate::tools;
 
+pub mod page_default;
 pub mod seen_by_page;
 #[cfg(test)]
 mod tests;
@@ -49,7 +50,15 @@ pub async fn run(sink: Sink, only: Option<u8>) {
             return;
         }
     };
-    let chromium = match Chromium::launch(&program).await {
+    // Step 2's page is also opened as a learner opens it, on the default
+    // port: the browser takes that port to a step 1 of its own.
+    let default_step1 = if wanted(2) {
+        start("step1", &sink).await
+    } else {
+        None
+    };
+    let default_port_at = default_step1.as_ref().map(|server| server.port);
+    let chromium = match Chromium::launch_with_default_port_at(&program, default_port_at).await {
         Ok(chromium) => chromium,
         Err(error) => {
             for subject in &subjects {
@@ -97,6 +106,13 @@ pub async fn run(sink: Sink, only: Option<u8>) {
                 let result =
                     step3_page_talks_cleanly(chromium, &page_url(step3.port), &step3.output).await;
                 sink.record("step3", result, Some(&step3.output));
+            }
+        },
+        async {
+            if let Some(server) = &default_step1 {
+                let result =
+                    page_default::talks_to_step1_by_default(chromium, &server.output).await;
+                sink.record("step2", result, Some(&server.output));
             }
         },
         async {

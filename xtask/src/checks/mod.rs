@@ -5,12 +5,18 @@
 //! point them at deliberately wrong servers and see them fail.
 
 pub mod browser;
+pub mod ctrl_c_waits;
+pub mod default_port;
+pub mod handshake_forms;
+pub mod memory_per_connection;
 #[cfg(test)]
 mod shared_code;
 pub mod step1;
 pub mod step2;
 pub mod step3;
 
+#[cfg(test)]
+mod small_bugs_tests;
 #[cfg(test)]
 mod tests;
 

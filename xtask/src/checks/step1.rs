@@ -7,8 +7,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
-    start, stop_says_going_away,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_waits, default_port, explained,
+    greets_and_prints, handshake_forms, memory_per_connection, port_taken, start,
+    stop_says_going_away,
 };
 use crate::steps::{Output, Program, Stop};
 use crate::wire;
@@ -203,6 +204,11 @@ pub async fn run(sink: Sink) {
         );
     }
     sink.record("step1", handshake_bytes(server.port).await, Some(output));
+    for form in handshake_forms::FORMS {
+        let request = handshake_forms::request_of(form, server.port, "null");
+        let result = handshake_forms::upgrades(server.port, form.what, &request).await;
+        sink.record("step1", result, Some(output));
+    }
     sink.record(
         "step1",
         greets_and_prints(server.port, output).await,
@@ -223,6 +229,10 @@ pub async fn run(sink: Sink) {
         let result = stop_says_going_away(&mut server, Stop::Terminate).await;
         sink.record("step1", result, Some(&server.output));
     }
+    let default = default_port::tried_without_port("step1").await;
+    sink.record("step1", default, None);
+    ctrl_c_waits::run("step1", &sink).await;
+    memory_per_connection::run("step1", &sink).await;
 }
 
 /// The request gets exactly the expected answer, and the server's console

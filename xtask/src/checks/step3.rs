@@ -7,8 +7,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{
-    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, explained, greets_and_prints, port_taken,
-    start, stop_says_going_away,
+    BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_waits, default_port, explained,
+    greets_and_prints, handshake_forms, memory_per_connection, port_taken, start,
+    stop_says_going_away,
 };
 use crate::steps::{Output, Stop, workspace_root};
 use crate::wire;
@@ -34,6 +35,12 @@ pub async fn run(sink: Sink) {
         Some(output),
     );
     sink.record("step3", https_page_is_ours(server.port).await, Some(output));
+    let own_page = format!("http://localhost:{}", server.port);
+    for form in handshake_forms::FORMS {
+        let request = handshake_forms::request_of(form, server.port, &own_page);
+        let result = handshake_forms::upgrades(server.port, form.what, &request).await;
+        sink.record("step3", result, Some(output));
+    }
     for broken in BROKEN {
         let result = broken_rule_is_explained(server.port, broken).await;
         sink.record("step3", result, Some(output));
@@ -49,6 +56,10 @@ pub async fn run(sink: Sink) {
         let result = stop_says_going_away(&mut server, Stop::Terminate).await;
         sink.record("step3", result, Some(&server.output));
     }
+    let default = default_port::tried_without_port("step3").await;
+    sink.record("step3", default, None);
+    ctrl_c_waits::run("step3", &sink).await;
+    memory_per_connection::run("step3", &sink).await;
 }
 
 /// `GET /` returns step 2's `index.html`, as HTML in UTF-8.

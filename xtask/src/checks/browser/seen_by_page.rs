@@ -640,18 +640,7 @@ mod tests {
 
     /// The step 3 source file that holds `text`, relative to the workspace.
     fn step3_file_containing(text: &str) -> String {
-        let folder = steps::workspace_root().join("step3-combined/src");
-        let mut files: Vec<_> = std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        files.sort();
-        let file = files
-            .iter()
-            .find(|file| std::fs::read_to_string(file).is_ok_and(|source| source.contains(text)))
-            .unwrap_or_else(|| panic!("no file in {} contains {text:?}", folder.display()));
-        let name = file.file_name().unwrap().to_string_lossy();
-        format!("step3-combined/src/{name}")
+        copies::source_file_containing("step3", text).unwrap()
     }
 
     /// Over ten seconds: runs side by side with the other slow tests.
