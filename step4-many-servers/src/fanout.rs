@@ -32,6 +32,8 @@ pub struct Fanout {
 /// What the fan-out holds of a page: its queue, and the way to tell it
 /// that it is too slow.
 struct Page {
+    /// Who is logged in on the page, for the log.
+    name: String,
     queue: mpsc::Sender<Outgoing>,
     too_slow: oneshot::Sender<()>,
 }
@@ -47,11 +49,16 @@ impl Fanout {
     /// hears once if the page is dropped for being too slow.
     pub fn register(
         self: &Arc<Self>,
+        name: &str,
         queue: mpsc::Sender<Outgoing>,
     ) -> (Registration, oneshot::Receiver<()>) {
         let number = self.next_number.fetch_add(1, Ordering::Relaxed);
         let (too_slow, told) = oneshot::channel();
-        let page = Page { queue, too_slow };
+        let page = Page {
+            name: name.to_string(),
+            queue,
+            too_slow,
+        };
         self.pages.lock().unwrap().insert(number, page);
         let registration = Registration {
             fanout: Arc::clone(self),
@@ -74,6 +81,10 @@ impl Fanout {
         }
         for number in full {
             if let Some(page) = pages.remove(&number) {
+                println!(
+                    "Too slow: {}'s page has {QUEUE_LENGTH} messages waiting unread; closing it",
+                    page.name
+                );
                 let _ = page.too_slow.send(());
             }
         }

@@ -231,7 +231,7 @@ async fn talk(
     // Into the fan-out before the history is read: a line written in
     // between is then in both (the writer skips the second copy), never
     // in neither.
-    let (registration, too_slow) = chat.fanout.register(queue.clone());
+    let (registration, too_slow) = chat.fanout.register(name, queue.clone());
     let (entries, last_sent) = match chat_log::history(&chat.broker, after).await {
         Ok(history) => history,
         Err(error) => {

@@ -9,7 +9,6 @@
 //! where it stopped.
 
 use serde::{Deserialize, Serialize};
-use serde_json::error::Category;
 
 /// The longest chat line we take, in characters. A longer one gets an
 /// error, not a place in everyone's history.
@@ -57,11 +56,21 @@ const EXAMPLE: &str = r#"{"type":"chat","text":"hello"}"#;
 /// Reads a page's message, or says what is wrong with it, in words the
 /// page can show.
 pub fn parse(text: &str) -> Result<FromPage, String> {
-    let message = serde_json::from_str(text).map_err(|error| match error.classify() {
-        // Valid JSON of the wrong shape: an unknown `type`, a missing field.
-        Category::Data => format!("not a message this chat knows ({error}); send {EXAMPLE}"),
-        _ => format!("not JSON ({error}); send {EXAMPLE}"),
-    })?;
+    // In two steps, so that each mistake gets its own answer: text that is
+    // not JSON, then a `type` we do not know, then a wrong shape.
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|error| format!("not JSON ({error}); send {EXAMPLE}"))?;
+    match value.get("type").and_then(|kind| kind.as_str()) {
+        Some("chat") => {}
+        Some(other) => {
+            return Err(format!(
+                "unknown type `{other}`; this chat knows only `chat`: send {EXAMPLE}"
+            ));
+        }
+        None => return Err(format!("a message without a \"type\"; send {EXAMPLE}")),
+    }
+    let message = serde_json::from_value(value)
+        .map_err(|error| format!("a chat message of the wrong shape ({error}); send {EXAMPLE}"))?;
     match &message {
         FromPage::Chat { text } if text.trim().is_empty() => {
             Err("an empty chat line: type something first".to_string())

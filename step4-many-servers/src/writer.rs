@@ -53,6 +53,8 @@ pub async fn run(
     mut sink: Sink,
     start: Start,
     mut queue: mpsc::Receiver<Outgoing>,
+    // Only `Ok` means too slow: the sender is also dropped, with an
+    // error here, when the page leaves the fan-out normally.
     mut too_slow: oneshot::Receiver<()>,
     mut shutdown: Notice,
 ) -> (Sink, String) {
@@ -64,7 +66,7 @@ pub async fn run(
             // or the server may still end it meanwhile.
             tokio::select! {
                 biased;
-                _ = &mut too_slow => Some(too_slow_frame()),
+                Ok(()) = &mut too_slow => Some(too_slow_frame()),
                 () = shutdown.requested() => Some(going_away_frame()),
                 sent = sink.send(message) => match sent {
                     Ok(()) => None,
@@ -74,7 +76,7 @@ pub async fn run(
         } else {
             tokio::select! {
                 biased;
-                _ = &mut too_slow => Some(too_slow_frame()),
+                Ok(()) = &mut too_slow => Some(too_slow_frame()),
                 () = shutdown.requested() => Some(going_away_frame()),
                 outgoing = queue.recv() => match outgoing {
                     None => return (sink, "closed".to_string()),
