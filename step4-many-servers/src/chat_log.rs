@@ -35,6 +35,9 @@ pub const KEPT_ENTRIES: usize = 1000;
 /// How many entries a page that opens for the first time is shown.
 const RECENT_ENTRIES: usize = 50;
 
+/// The most entries one `XREAD` brings, all handed out at once.
+pub const READ_BATCH: usize = 32;
+
 /// How long one `XREAD` waits for news before it asks again.
 const BLOCK: Duration = Duration::from_secs(10);
 
@@ -131,7 +134,7 @@ pub async fn follow(broker: Broker, from: EntryId, fanout: Arc<Fanout>) {
     let mut last = from;
     let options = StreamReadOptions::default()
         .block(BLOCK.as_millis() as usize)
-        .count(100);
+        .count(READ_BATCH);
     loop {
         let mut redis = match broker.own_connection().await {
             Ok(redis) => redis,

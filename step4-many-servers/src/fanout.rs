@@ -19,8 +19,10 @@ use crate::chat_log::Delivery;
 use crate::writer::Outgoing;
 
 /// How many messages may wait for one page. A page that reads keeps its
-/// queue near empty; this many waiting means it has stopped.
-pub const QUEUE_LENGTH: usize = 64;
+/// queue near empty; this many waiting means it has stopped. It is well
+/// above what one read of the log brings at once (`chat_log::READ_BATCH`),
+/// so that a burst of lines does not look like a page that stopped.
+pub const QUEUE_LENGTH: usize = 256;
 
 /// Every page of this instance, by a number of its own.
 #[derive(Default)]

@@ -356,8 +356,10 @@ async fn a_line_sent_on_one_instance_reaches_a_page_on_the_other() {
 
 /// A page that reconnects with the id of the last line it showed gets
 /// exactly the lines written after it, in order, each once, then the live
-/// chat: here while another page keeps writing through the reconnect, so
-/// that lines arrive while its history is being read.
+/// chat. Here another page writes a burst of lines, without waiting,
+/// while the page goes away and comes back again and again, on one
+/// instance and then the other: so lines arrive while its history is being
+/// read, which is where a line could be lost or come twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_that_comes_back_gets_exactly_what_it_missed() {
     let Some(redis) = redis_for_test().await else {
@@ -370,60 +372,72 @@ async fn a_page_that_comes_back_gets_exactly_what_it_missed() {
     );
     let (mut page, _) = open_chat(a.port, &alice, None).await.unwrap();
     say(&mut page, "before").await.unwrap();
-    let last_seen = until_chat(&mut page, "before").await.unwrap();
-    let last_id = last_seen["id"].as_str().unwrap().to_string();
-    page.close(None).await.unwrap();
+    let mut last_id = until_chat(&mut page, "before").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     drop(page);
 
-    const LINES: usize = 200;
+    const LINES: usize = 400;
     let (mut writer, _) = open_chat(b.port, &bob, None).await.unwrap();
-    let (started, writing_started) = tokio::sync::oneshot::channel();
     let writing = tokio::spawn(async move {
-        let mut started = Some(started);
         for number in 0..LINES {
             say(&mut writer, &format!("line {number}")).await.unwrap();
-            until_chat(&mut writer, &format!("line {number}"))
-                .await
-                .unwrap();
-            if number == 10 {
-                let _ = started.take().map(|started| started.send(()));
+        }
+        writer
+    });
+
+    let mut seen = Seen {
+        texts: Vec::new(),
+        ids: vec![last_id.clone()],
+    };
+    let last_line = format!("line {}", LINES - 1);
+    let mut visits = 0;
+    while seen.texts.last() != Some(&last_line) {
+        // Alternate between the instances; read a few live messages, leave.
+        let port = [a.port, b.port][visits % 2];
+        visits += 1;
+        let (mut page, history) = open_chat(port, &alice, Some(&last_id)).await.unwrap();
+        for entry in history["entries"].as_array().unwrap() {
+            last_id = seen.take(entry);
+        }
+        for _ in 0..5 {
+            if seen.texts.last() == Some(&last_line) {
+                break;
+            }
+            let message = next_json(&mut page).await.unwrap();
+            if message["id"].is_string() {
+                last_id = seen.take(&message);
             }
         }
-    });
-    // Come back on the other instance while the lines are being written.
-    writing_started.await.unwrap();
-    let (mut page, history) = open_chat(b.port, &alice, Some(&last_id)).await.unwrap();
-    let mut seen: Vec<String> = Vec::new();
-    let mut ids: Vec<String> = Vec::new();
-    let take = |entry: &Value, seen: &mut Vec<String>, ids: &mut Vec<String>| {
-        if entry["type"] == "chat" && entry["author"] == "bob" {
-            seen.push(entry["text"].as_str().unwrap().to_string());
-        }
-        ids.push(entry["id"].as_str().unwrap().to_string());
-    };
-    for entry in history["entries"].as_array().unwrap() {
-        take(entry, &mut seen, &mut ids);
     }
-    let from_history = seen.len();
-    let last_line = format!("line {}", LINES - 1);
-    while seen.last() != Some(&last_line) {
-        let message = next_json(&mut page).await.unwrap();
-        take(&message, &mut seen, &mut ids);
-    }
-    writing.await.unwrap();
+    drop(writing.await.unwrap());
     let expected: Vec<String> = (0..LINES).map(|number| format!("line {number}")).collect();
-    assert_eq!(seen, expected, "the page came back after {last_id}");
-    assert!(
-        !ids.contains(&last_id),
-        "the last line the page had came again"
-    );
-    let mut unique = ids.clone();
+    let mut unique = seen.ids.clone();
     unique.dedup();
-    assert_eq!(unique, ids, "an entry came twice");
+    assert_eq!(unique, seen.ids, "an entry came twice");
+    assert_eq!(seen.texts, expected, "lines missing or out of order");
     println!(
-        "came back after {last_id}: {from_history} line(s) from the history, {} live, none twice",
-        LINES - from_history
+        "{LINES} lines written while the page came back {visits} times: each seen once, in order"
     );
+}
+
+/// What a page has shown: bob's chat lines, and the id of every entry.
+struct Seen {
+    texts: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl Seen {
+    /// Notes an entry; returns its id, the page's new place in the log.
+    fn take(&mut self, entry: &Value) -> String {
+        if entry["type"] == "chat" && entry["author"] == "bob" {
+            self.texts.push(entry["text"].as_str().unwrap().to_string());
+        }
+        let id = entry["id"].as_str().unwrap().to_string();
+        self.ids.push(id.clone());
+        id
+    }
 }
 
 /// Bad JSON and an unknown type get an error message that says why, and
