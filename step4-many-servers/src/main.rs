@@ -15,11 +15,11 @@
 //! 2. A visitor logs in with a name (`login`): a session in Redis, a cookie
 //!    in the browser.
 //! 3. The page opens a WebSocket on `/chat`. The upgrade needs our own
-//!    page (`origin`, as in step 3) and a session; then the page gets the
-//!    history it has not seen, and the live chat after it, from a writer
-//!    task of its own (`writer`).
-//! 4. What the page sends is JSON (`protocol`); each chat line goes into
-//!    the log, and from there to every page of every instance.
+//!    page (`origin`, as in step 3) and a session.
+//! 4. Then the page gets the history it has not seen, and the live chat
+//!    after it, from a writer task of its own (`writer`); what it sends is
+//!    JSON (`protocol`), and each chat line goes into the log, and from
+//!    there to every page of every instance (`conversation`).
 //! 5. Ctrl+C or SIGTERM closes every page with 1001 (`shutdown`), and
 //!    `GET /healthz` tells nginx or a load balancer whether we can serve
 //!    (`health`).
@@ -34,6 +34,7 @@ mod broker;
 mod chat_log;
 mod closing;
 mod connection;
+mod conversation;
 mod fanout;
 mod handshake;
 mod health;
@@ -50,23 +51,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use broker::Broker;
-use chat_log::{EntryId, Event};
-use fanout::{Fanout, QUEUE_LENGTH};
-use handshake::{Upgrade, WebSocket};
-use protocol::{FromPage, ToPage};
+use chat_log::EntryId;
+use conversation::Chat;
+use fanout::Fanout;
+use handshake::Upgrade;
 use refusal::Refusal;
-use shutdown::{GRACE, Notice, Shutdown};
-use writer::Outgoing;
+use shutdown::{Notice, Shutdown};
 
 /// The page: log in, then chat, with the instance and the connection's
 /// state in view.
@@ -77,15 +72,6 @@ const FAVICON_SVG: &str = include_str!("favicon.svg");
 
 /// The number of WebSocket connections open right now, for the log.
 static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// What every connection of this instance shares.
-#[derive(Clone)]
-struct Chat {
-    broker: Broker,
-    fanout: Arc<Fanout>,
-    /// The name the pages show for this instance (`INSTANCE`, or its port).
-    instance: Arc<str>,
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -210,114 +196,8 @@ async fn open_chat(
     upgrade.accept(move |websocket| async move {
         let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
         println!("Connected: {name} from {peer} ({open} open)");
-        let why_it_ended = talk(websocket, &name, after, &chat, shutdown).await;
+        let why_it_ended = conversation::talk(websocket, &name, after, &chat, shutdown).await;
         let open = OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed) - 1;
         println!("Disconnected: {name}, {why_it_ended} ({open} open)");
     })
-}
-
-/// One page, from its history to its last frame. This task reads what the
-/// page sends; its writer task sends it everything else. Returns why it
-/// ended, for the log.
-async fn talk(
-    websocket: WebSocket,
-    name: &str,
-    after: Option<EntryId>,
-    chat: &Chat,
-    shutdown: Notice,
-) -> String {
-    let (sink, mut incoming) = websocket.split();
-    let (queue, queued) = mpsc::channel(QUEUE_LENGTH);
-    // Into the fan-out before the history is read: a line written in
-    // between is then in both (the writer skips the second copy), never
-    // in neither.
-    let (registration, too_slow) = chat.fanout.register(name, queue.clone());
-    let (entries, last_sent) = match chat_log::history(&chat.broker, after).await {
-        Ok(history) => history,
-        Err(error) => {
-            let mut websocket = sink
-                .reunite(incoming)
-                .expect("the two halves of one socket");
-            let reason = "Redis does not answer: try again in a moment".into();
-            let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                code: CloseCode::Error,
-                reason,
-            };
-            let _ = timeout(GRACE, websocket.close(Some(frame))).await;
-            return format!("no history from Redis: {error}");
-        }
-    };
-    let history = ToPage::History {
-        instance: chat.instance.to_string(),
-        you: name.to_string(),
-        entries,
-    };
-    let start = writer::Start {
-        history: history.to_json(),
-        last_sent,
-    };
-    let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown));
-    let _ = chat_log::append(&chat.broker, Event::Joined { name }).await;
-
-    let ending = loop {
-        tokio::select! {
-            frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) => receive(chat, name, &text, &queue).await,
-                Some(Ok(Message::Binary(_))) => {
-                    let reason = "this chat speaks JSON text; binary frames are not accepted";
-                    let _ = queue.try_send(Outgoing::Close(CloseCode::Unsupported, reason.into()));
-                }
-                // tungstenite answers pings and the closing handshake itself.
-                Some(Ok(_)) => {}
-                None => break Ok(()),
-                Some(Err(error)) => break Err(error),
-            },
-            // The writer closed the page (too slow, shutting down, a binary
-            // frame): let the page's answer to the close frame arrive.
-            ended = &mut writer => {
-                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
-                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
-            }
-        }
-    };
-
-    // The page has gone, or broke the rules: out of the fan-out, and the
-    // writer finishes what is queued.
-    drop(registration);
-    drop(queue);
-    let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-    let written = timeout(GRACE, writer).await;
-    match (ending, written) {
-        (Ok(()), _) => "closed".to_string(),
-        (Err(error), Ok(Ok((sink, _)))) => {
-            let mut websocket = sink
-                .reunite(incoming)
-                .expect("the two halves of one socket");
-            closing::after_error(&mut websocket, error).await
-        }
-        (Err(error), _) => format!("ended with an error: {error}"),
-    }
-}
-
-/// Step 4 of the story, a message from the page: a chat line goes into the log, and comes
-/// back to this page through it like to every other; anything else gets
-/// an error that says why.
-async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Outgoing>) {
-    let problem = match protocol::parse(text) {
-        Ok(FromPage::Chat { text }) => {
-            let line = Event::Chat {
-                author: name,
-                text: &text,
-            };
-            match chat_log::append(&chat.broker, line).await {
-                Ok(_) => return,
-                Err(error) => format!("not sent: Redis does not answer ({error}); try again"),
-            }
-        }
-        Err(problem) => problem,
-    };
-    println!("Refused a message from {name}: {problem}");
-    // A full queue means the writer is about to close this page anyway.
-    let _ = replies.try_send(Outgoing::Reply(ToPage::error(problem).to_json()));
 }

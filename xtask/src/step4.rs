@@ -615,3 +615,112 @@ async fn healthz_follows_redis() {
         String::from_utf8_lossy(&answer.body).trim()
     );
 }
+
+/// Polls the texts of `selector` in `page` until one satisfies `wanted`,
+/// for at most `ARRIVES`; returns it.
+async fn wait_for_text(
+    page: &crate::browser::Page,
+    selector: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + ARRIVES;
+    loop {
+        let texts = page.texts(selector).await?;
+        if let Some(text) = texts.iter().find(|text| wanted(text)) {
+            return Ok(text.clone());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no {selector} as wanted within {ARRIVES:?}; the page shows {texts:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The page itself, in headless Chromium: two visitors log in on two
+/// instances, each page names its instance and author, a line typed on one
+/// appears on the other. Then the second instance stops (SIGTERM): its page
+/// says it was closed with 1001 and reconnects once the instance is back,
+/// with the line typed meanwhile, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_pages_on_two_instances_chat_and_one_comes_back() {
+    let Some(chromium) = tools::require_or_skip("Chromium", crate::browser::find()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (chromium, a, b) = tokio::join!(
+        crate::browser::Chromium::launch(&chromium),
+        instance(&redis, "A"),
+        instance(&redis, "B")
+    );
+    let (chromium, mut b) = (chromium.unwrap(), b);
+
+    let mut pages = Vec::new();
+    for (port, name, instance) in [(a.port, "alice", "A"), (b.port, "bob", "B")] {
+        let page = chromium
+            .open(&format!("http://localhost:{port}/"))
+            .await
+            .unwrap();
+        // Once the page has loaded, the form is there.
+        wait_for_text(&page, "#name", |_| true).await.unwrap();
+        page.type_into("#name", name).await.unwrap();
+        page.click("#login button").await.unwrap();
+        let expected = format!("Connected to instance {instance} as {name}");
+        let state = wait_for_text(&page, "#state", |text| text == expected)
+            .await
+            .unwrap();
+        println!("{name}'s page: {state}");
+        pages.push(page);
+    }
+    let (alice, bob) = (&pages[0], &pages[1]);
+    alice.type_into("#text", "hello from A").await.unwrap();
+    alice.click("#send button").await.unwrap();
+    let line = wait_for_text(bob, "#log li", |text| text == "alice: hello from A")
+        .await
+        .unwrap();
+    println!("bob's page on B shows: {line}");
+
+    let b_port = b.port.to_string();
+    b.stop(Stop::Terminate).unwrap();
+    let state = wait_for_text(bob, "#state", |text| {
+        text.contains("1001 server shutting down")
+    })
+    .await
+    .unwrap();
+    println!("bob's page after SIGTERM: {state}");
+    assert!(b.exit_status(ARRIVES).await.is_some(), "B did not exit");
+    alice
+        .type_into("#text", "while you were away")
+        .await
+        .unwrap();
+    alice.click("#send button").await.unwrap();
+    wait_for_text(alice, "#log li", |text| {
+        text == "alice: while you were away"
+    })
+    .await
+    .unwrap();
+
+    let url = redis.url();
+    let _b_again = Program::of("step4")
+        .start(&[("REDIS_URL", &url), ("INSTANCE", "B"), ("PORT", &b_port)])
+        .await
+        .unwrap();
+    let back = wait_for_text(bob, "#log li", |text| {
+        text.starts_with("Reconnected to instance B")
+    })
+    .await
+    .unwrap();
+    println!("bob's page: {back}");
+    let log = bob.texts("#log li").await.unwrap();
+    let away = log
+        .iter()
+        .filter(|text| *text == "alice: while you were away")
+        .count();
+    assert_eq!(
+        away, 1,
+        "bob's page shows the line typed while it was away {away} times: {log:?}"
+    );
+    drop(a);
+}
