@@ -724,3 +724,175 @@ async fn two_pages_on_two_instances_chat_and_one_comes_back() {
     );
     drop(a);
 }
+
+/// The step's nginx file, relative to the workspace root.
+const BALANCER_FILE: &str = "step4-many-servers/nginx-balancer.conf";
+
+/// Where Debian puts nginx.
+const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx with the step's file in front of two instances: nginx listens on
+/// a free port of 127.0.0.1 instead of port 80, and the two `server` lines
+/// name the instances' free ports instead of 8081 and 8082; the rest of the
+/// file is as written. Dropping it ends nginx and deletes its directory.
+///
+/// (The proxy tests of step 3 run nginx the same way; their runner is
+/// written for step 3's file, with one upstream.)
+struct Balancer {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Balancer {
+    async fn start(program: &Path, upstreams: [u16; 2]) -> anyhow::Result<Balancer> {
+        let site = std::fs::read_to_string(workspace_root().join(BALANCER_FILE))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut site = site;
+        for (line, replacement) in [
+            ("listen 80;", format!("listen 127.0.0.1:{port};")),
+            ("listen [::]:80;", String::new()),
+            (
+                "server 127.0.0.1:8081;",
+                format!("server 127.0.0.1:{};", upstreams[0]),
+            ),
+            (
+                "server 127.0.0.1:8082;",
+                format!("server 127.0.0.1:{};", upstreams[1]),
+            ),
+        ] {
+            ensure!(
+                site.matches(line).count() == 1,
+                "{BALANCER_FILE} must contain `{line}` exactly once: the test replaces it"
+            );
+            site = site.replace(line, &replacement);
+        }
+        let dir =
+            std::env::temp_dir().join(format!("xtask-balancer-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("site.conf"), site)?;
+        let shown = dir.display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {shown}/nginx.pid;\nerror_log stderr notice;\n\
+             events {{}}\nhttp {{\n    access_log off;\n    client_body_temp_path {shown}/body;\n    \
+             proxy_temp_path {shown}/proxy;\n    fastcgi_temp_path {shown}/fastcgi;\n    \
+             uwsgi_temp_path {shown}/uwsgi;\n    scgi_temp_path {shown}/scgi;\n    \
+             include {shown}/site.conf;\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), config)?;
+        let mut command = Command::new(program);
+        command
+            .args(["-e", "stderr", "-p"])
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"));
+        let (child, output, _) = steps::spawn(command)?;
+        let mut balancer = Balancer { port, child, dir };
+        let deadline = Instant::now() + REDIS_START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = balancer.child.try_wait() {
+                sleep(Duration::from_millis(200)).await;
+                bail!(
+                    "nginx exited ({status}); it printed:\n{}",
+                    output.last(15).join("\n")
+                );
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port} in time"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(balancer)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The step's nginx file, in front of two instances: the login and the
+/// WebSockets go through it, new connections go to both instances in turn,
+/// and a line sent through one reaches the other. When one instance stops
+/// (SIGTERM), its page gets 1001, reconnects through nginx to the other
+/// and gets what was said meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_steps_nginx_file_balances_two_instances() {
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (a, mut b) = tokio::join!(instance(&redis, "A"), instance(&redis, "B"));
+    let balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+    let port = balancer.port;
+    let token = log_in(port, "alice").await.unwrap();
+
+    // Open pages until one is on each instance.
+    let mut on = std::collections::HashMap::new();
+    for _ in 0..6 {
+        let (page, history) = open_chat(port, &token, None).await.unwrap();
+        on.insert(history["instance"].as_str().unwrap().to_string(), page);
+        if on.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        on.len(),
+        2,
+        "six connections through nginx all went to {:?}",
+        on.keys()
+    );
+    let mut on_a = on.remove("A").unwrap();
+    let mut on_b = on.remove("B").unwrap();
+    say(&mut on_a, "through nginx").await.unwrap();
+    until_chat(&mut on_b, "through nginx").await.unwrap();
+
+    let last = until_chat(&mut on_a, "through nginx").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.stop(Stop::Terminate).unwrap();
+    let (code, _) = close_code(&mut on_b, ARRIVES).await.unwrap();
+    assert_eq!(code, 1001);
+    b.exit_status(ARRIVES).await.unwrap();
+    say(&mut on_a, "while B was away").await.unwrap();
+    until_chat(&mut on_a, "while B was away").await.unwrap();
+    // nginx finds B refusing connections and hands the page to A.
+    let (_, history) = open_chat(port, &token, Some(&last)).await.unwrap();
+    assert_eq!(history["instance"], "A", "{history}");
+    let missed: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["type"] == "chat")
+        .map(|entry| entry["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(missed, ["while B was away"]);
+    println!("through nginx on port {port}: B stopped, the page came back on A with {missed:?}");
+}
+
+/// Debian's nginx, or the first on the `PATH`, or `NGINX`.
+fn find_nginx() -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os("NGINX") {
+        return Ok(PathBuf::from(chosen));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::iter::once(PathBuf::from(DEBIAN_NGINX))
+        .chain(std::env::split_paths(&path).map(|dir| dir.join("nginx")))
+        .find(|program| program.is_file())
+        .ok_or_else(|| {
+            "no nginx found: install it (Debian/Ubuntu: `sudo apt-get install -y nginx`)"
+                .to_string()
+        })
+}
