@@ -3,7 +3,7 @@
 //! instance can serve any page and one can stop without losing them.
 
 use anyhow::Context;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
 /// Where Redis listens unless `REDIS_URL` says otherwise.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -20,7 +20,9 @@ pub struct Broker {
     client: redis::Client,
     /// One connection that every task of this instance shares: redis
     /// sends their commands in turn and matches each answer to its caller.
-    pub shared: MultiplexedConnection,
+    /// When Redis restarts, the command in flight fails and the manager
+    /// connects again, so the instance serves again once Redis is back.
+    pub shared: ConnectionManager,
 }
 
 impl Broker {
@@ -30,8 +32,9 @@ impl Broker {
         let client = redis::Client::open(url.as_str()).with_context(|| {
             format!("REDIS_URL={url} is not a Redis address such as {DEFAULT_URL}")
         })?;
-        let shared = client
-            .get_multiplexed_async_connection()
+        // One try at start: a learner who forgot Redis hears so at once.
+        let config = ConnectionManagerConfig::new().set_number_of_retries(1);
+        let shared = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|error| {
                 anyhow::anyhow!("no Redis answers at {url} ({error}): {HOW_TO_START}")

@@ -74,6 +74,11 @@ impl Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        Redis::start_on(program, port).await
+    }
+
+    /// Like `start`, on `port`: a Redis that comes back where it was.
+    async fn start_on(program: &Path, port: u16) -> anyhow::Result<Redis> {
         let dir = std::env::temp_dir().join(format!("xtask-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -597,7 +602,9 @@ async fn sigterm_closes_every_page_with_1001() {
     );
 }
 
-/// `GET /healthz` answers 200 while Redis answers, and 503 once it is gone.
+/// `GET /healthz` answers 200 while Redis answers, and 503 once it is gone;
+/// when Redis is back on its port, the instance serves again: 200, and a
+/// login works.
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_follows_redis() {
     let Some(redis) = redis_for_test().await else {
@@ -606,6 +613,7 @@ async fn healthz_follows_redis() {
     let step4 = instance(&redis, "A").await;
     let answer = wire::get(step4.port, "/healthz").await.unwrap();
     assert_eq!(answer.status, 200, "{}", answer.status_line);
+    let redis_port = redis.port;
     drop(redis);
     let answer = wire::get(step4.port, "/healthz").await.unwrap();
     assert_eq!(answer.status, 503, "{}", answer.status_line);
@@ -614,6 +622,24 @@ async fn healthz_follows_redis() {
         answer.status_line,
         String::from_utf8_lossy(&answer.body).trim()
     );
+
+    let program = find_redis().unwrap();
+    let _redis = Redis::start_on(&program, redis_port).await.unwrap();
+    let deadline = Instant::now() + ARRIVES;
+    loop {
+        let answer = wire::get(step4.port, "/healthz").await.unwrap();
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Redis is back, /healthz still says {}",
+            answer.status_line
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    log_in(step4.port, "alice").await.unwrap();
+    println!("Redis back: /healthz 200, and a login works");
 }
 
 /// Polls the texts of `selector` in `page` until one satisfies `wanted`,
