@@ -72,7 +72,9 @@ pub async fn talk(
         history: history.to_json(),
         last_sent,
     };
-    let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown));
+    // The writer gets a notice of its own; this task keeps `shutdown` to the
+    // end, so that the server waits for its `left` entry too.
+    let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown.clone()));
     let _ = chat_log::append(&chat.broker, Event::Joined { name }).await;
 
     let ending = loop {

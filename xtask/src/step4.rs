@@ -332,6 +332,23 @@ async fn the_upgrade_needs_a_session_and_our_own_page() {
         );
         println!("{case}: {}", answer.status_line);
     }
+
+    // Nor may another site's page log a visitor in under a name it chose.
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://evil.example\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\
+         Connection: close\r\n\r\nname=eve"
+    );
+    let answer = wire::ask(port, request.as_bytes()).await.unwrap();
+    assert_eq!(
+        answer.status, 403,
+        "a login from another site: {}",
+        answer.status_line
+    );
+    assert!(
+        answer.header("set-cookie").is_none(),
+        "a login from another site got a cookie"
+    );
 }
 
 /// Two instances, one Redis: a line typed on a page of A reaches a page of
@@ -717,6 +734,10 @@ async fn two_pages_on_two_instances_chat_and_one_comes_back() {
     .unwrap();
     println!("bob's page after SIGTERM: {state}");
     assert!(b.exit_status(ARRIVES).await.is_some(), "B did not exit");
+    // B waited for bob's page to leave the chat before it exited.
+    wait_for_text(alice, "#log li", |text| text == "bob left")
+        .await
+        .unwrap();
     alice
         .type_into("#text", "while you were away")
         .await
