@@ -943,3 +943,81 @@ fn find_nginx() -> Result<PathBuf, String> {
                 .to_string()
         })
 }
+
+/// The failover a learner runs: a page in headless Chromium, through the
+/// step's nginx file, on one of two instances. That instance stops
+/// (SIGTERM); the page shows 1001, reconnects through nginx, lands on the
+/// other instance, and shows the line said meanwhile, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_behind_nginx_moves_to_the_other_instance_and_misses_nothing() {
+    let Some(chromium) = tools::require_or_skip("Chromium", crate::browser::find()) else {
+        return;
+    };
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (chromium, a, b) = tokio::join!(
+        crate::browser::Chromium::launch(&chromium),
+        instance(&redis, "A"),
+        instance(&redis, "B")
+    );
+    let chromium = chromium.unwrap();
+    let balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+    let page = chromium
+        .open(&format!("http://localhost:{}/", balancer.port))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#name", |_| true).await.unwrap();
+    page.type_into("#name", "alice").await.unwrap();
+    page.click("#login button").await.unwrap();
+    let state = wait_for_text(&page, "#state", |text| {
+        text.starts_with("Connected to instance")
+    })
+    .await
+    .unwrap();
+    println!("through nginx: {state}");
+    let (mut first, mut other) = if state.contains("instance A ") {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let other_name = if state.contains("instance A ") {
+        "B"
+    } else {
+        "A"
+    };
+
+    first.stop(Stop::Terminate).unwrap();
+    wait_for_text(&page, "#state", |text| {
+        text.contains("1001 server shutting down")
+    })
+    .await
+    .unwrap();
+    assert!(
+        first.exit_status(ARRIVES).await.is_some(),
+        "the instance did not exit"
+    );
+    let bob = log_in(other.port, "bob").await.unwrap();
+    let (mut on_other, _) = open_chat(other.port, &bob, None).await.unwrap();
+    say(&mut on_other, "said while you moved").await.unwrap();
+    until_chat(&mut on_other, "said while you moved")
+        .await
+        .unwrap();
+
+    let expected = format!("Connected to instance {other_name} as alice");
+    let state = wait_for_text(&page, "#state", |text| text == expected)
+        .await
+        .unwrap();
+    let line = wait_for_text(&page, "#log li", |text| text == "bob: said while you moved")
+        .await
+        .unwrap();
+    let log = page.texts("#log li").await.unwrap();
+    let shown = log.iter().filter(|text| **text == line).count();
+    assert_eq!(shown, 1, "the page shows the line {shown} times: {log:?}");
+    println!("after SIGTERM: {state}; the page shows {line:?} once");
+    let _ = other.stop(Stop::Terminate);
+    let _ = other.exit_status(ARRIVES).await;
+}
