@@ -30,6 +30,8 @@ mod polling;
 #[cfg(test)]
 mod proxy;
 mod runner;
+#[cfg(test)]
+mod step4;
 mod steps;
 mod tools;
 mod verify;

@@ -1,0 +1,196 @@
+//! The chat's log: a Redis Stream that every instance writes to and reads.
+//!
+//! A Stream keeps its entries, each under an id that Redis gives it
+//! (`1733050000000-0`: the time in milliseconds, and a counter), always
+//! growing. So the log does two jobs. Each instance follows it with `XREAD
+//! BLOCK` and hands every new entry to its own pages (`follow`); a line
+//! typed on instance A reaches the pages of instance B that way. And a page
+//! that comes back after a while names the last id it saw, and `XRANGE`
+//! gives it exactly the entries after that one (`history`). Redis Pub/Sub
+//! could do the first job but not the second: what it publishes while a
+//! server is away is gone.
+//!
+//! The log is capped at `KEPT_ENTRIES`: a page away for longer than that
+//! many lines gets the last `KEPT_ENTRIES`, not all it missed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::streams::{
+    StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
+
+use crate::broker::Broker;
+use crate::fanout::Fanout;
+use crate::protocol::ToPage;
+
+/// The Redis key of the stream.
+const STREAM: &str = "chat";
+
+/// How many entries the stream keeps; `XADD` drops the oldest beyond it.
+pub const KEPT_ENTRIES: usize = 1000;
+
+/// How many entries a page that opens for the first time is shown.
+const RECENT_ENTRIES: usize = 50;
+
+/// The most entries one `XREAD` brings, all handed out at once.
+pub const READ_BATCH: usize = 32;
+
+/// How long one `XREAD` waits for news before it asks again.
+const BLOCK: Duration = Duration::from_secs(10);
+
+/// A stream entry's id, as two numbers, so that ids can be compared.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct EntryId(u64, u64);
+
+impl EntryId {
+    /// Reads `1733050000000-0`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<EntryId> {
+        let (millis, counter) = text.split_once('-')?;
+        Some(EntryId(millis.parse().ok()?, counter.parse().ok()?))
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}-{}", self.0, self.1)
+    }
+}
+
+/// One entry of the log, ready to send: its id, and its JSON, written
+/// once however many pages receive it.
+pub struct Delivery {
+    pub id: EntryId,
+    pub json: String,
+}
+
+/// What can be written to the log.
+pub enum Event<'a> {
+    Chat { author: &'a str, text: &'a str },
+    Joined { name: &'a str },
+    Left { name: &'a str },
+}
+
+/// Appends an entry; Redis gives it its id.
+pub async fn append(broker: &Broker, event: Event<'_>) -> redis::RedisResult<String> {
+    let fields = match event {
+        Event::Chat { author, text } => vec![("kind", "chat"), ("name", author), ("text", text)],
+        Event::Joined { name } => vec![("kind", "joined"), ("name", name)],
+        Event::Left { name } => vec![("kind", "left"), ("name", name)],
+    };
+    let mut redis = broker.shared.clone();
+    let id: Option<String> = redis
+        .xadd_maxlen(STREAM, StreamMaxlen::Equals(KEPT_ENTRIES), "*", &fields)
+        .await?;
+    Ok(id.unwrap_or_default())
+}
+
+/// What a page is shown when it connects: every entry after `after` (a
+/// page that comes back), or the last `RECENT_ENTRIES` (a new page); and
+/// the id of the last entry it has then seen.
+pub async fn history(
+    broker: &Broker,
+    after: Option<EntryId>,
+) -> redis::RedisResult<(Vec<ToPage>, Option<EntryId>)> {
+    let mut redis = broker.shared.clone();
+    let entries = match after {
+        // `(` makes the start exclusive: the entry the page has is not sent again.
+        Some(after) => {
+            let reply: StreamRangeReply = redis.xrange(STREAM, format!("({after}"), "+").await?;
+            reply.ids
+        }
+        None => {
+            let reply: StreamRangeReply = redis
+                .xrevrange_count(STREAM, "+", "-", RECENT_ENTRIES)
+                .await?;
+            reply.ids.into_iter().rev().collect()
+        }
+    };
+    let last = entries
+        .last()
+        .and_then(|entry| EntryId::parse(&entry.id))
+        .or(after);
+    Ok((entries.iter().filter_map(to_page).collect(), last))
+}
+
+/// The id of the newest entry now, where `follow` starts.
+pub async fn newest(broker: &Broker) -> redis::RedisResult<EntryId> {
+    let mut redis = broker.shared.clone();
+    let reply: StreamRangeReply = redis.xrevrange_count(STREAM, "+", "-", 1).await?;
+    Ok(reply
+        .ids
+        .first()
+        .and_then(|entry| EntryId::parse(&entry.id))
+        .unwrap_or(EntryId(0, 0)))
+}
+
+/// Reads every entry after `from` as it arrives, for as long as the
+/// server runs, and hands each to this instance's pages. It asks with the
+/// last id it has seen each time, so an entry written between two reads is
+/// never skipped.
+pub async fn follow(broker: Broker, from: EntryId, fanout: Arc<Fanout>) {
+    let mut last = from;
+    let options = StreamReadOptions::default()
+        .block(BLOCK.as_millis() as usize)
+        .count(READ_BATCH);
+    loop {
+        let mut redis = match broker.own_connection().await {
+            Ok(redis) => redis,
+            Err(error) => {
+                eprintln!(
+                    "cannot reach Redis at {} to follow the chat: {error}",
+                    broker.url
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let read: redis::RedisResult<Option<StreamReadReply>> = redis
+                .xread_options(&[STREAM], &[last.to_string()], &options)
+                .await;
+            let reply = match read {
+                Ok(reply) => reply,
+                Err(error) => {
+                    eprintln!("reading the chat from Redis failed: {error}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            };
+            for entry in reply
+                .into_iter()
+                .flat_map(|reply| reply.keys)
+                .flat_map(|key| key.ids)
+            {
+                let (Some(id), Some(message)) = (EntryId::parse(&entry.id), to_page(&entry)) else {
+                    continue;
+                };
+                last = id;
+                fanout.deliver(Arc::new(Delivery {
+                    id,
+                    json: message.to_json(),
+                }));
+            }
+        }
+    }
+}
+
+/// An entry of the stream as the page sees it; `None` for one that is not
+/// ours (written by hand with `redis-cli`, say).
+fn to_page(entry: &StreamId) -> Option<ToPage> {
+    let id = entry.id.clone();
+    let name: String = entry.get("name")?;
+    let kind: String = entry.get("kind")?;
+    match kind.as_str() {
+        "chat" => Some(ToPage::Chat {
+            id,
+            author: name,
+            text: entry.get("text")?,
+        }),
+        "joined" => Some(ToPage::Joined { id, name }),
+        "left" => Some(ToPage::Left { id, name }),
+        _ => None,
+    }
+}

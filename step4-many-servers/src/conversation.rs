@@ -1,0 +1,141 @@
+//! One page's conversation, from its history to its last frame.
+//!
+//! Two tasks serve a page. This one reads what the page sends; the page's
+//! writer (see `writer`) sends it everything else: its history, the chat
+//! as it happens, answers and close frames. So a page that does not read
+//! holds up nobody, not even its own reading half.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::broker::Broker;
+use crate::chat_log::{self, EntryId, Event};
+use crate::closing;
+use crate::fanout::{Fanout, QUEUE_LENGTH};
+use crate::handshake::WebSocket;
+use crate::protocol::{self, FromPage, ToPage};
+use crate::shutdown::{GRACE, Notice};
+use crate::writer::{self, Outgoing};
+
+/// What every connection of this instance shares.
+#[derive(Clone)]
+pub struct Chat {
+    pub broker: Broker,
+    pub fanout: Arc<Fanout>,
+    /// The name the pages show for this instance (`INSTANCE`, or its port).
+    pub instance: Arc<str>,
+}
+
+/// One page, from its history to its last frame. This task reads what the
+/// page sends; its writer task sends it everything else. Returns why it
+/// ended, for the log.
+pub async fn talk(
+    websocket: WebSocket,
+    name: &str,
+    after: Option<EntryId>,
+    chat: &Chat,
+    shutdown: Notice,
+) -> String {
+    let (sink, mut incoming) = websocket.split();
+    let (queue, queued) = mpsc::channel(QUEUE_LENGTH);
+    // Into the fan-out before the history is read: a line written in
+    // between is then in both (the writer skips the second copy), never
+    // in neither.
+    let (registration, too_slow) = chat.fanout.register(name, queue.clone());
+    let (entries, last_sent) = match chat_log::history(&chat.broker, after).await {
+        Ok(history) => history,
+        Err(error) => {
+            let mut websocket = sink
+                .reunite(incoming)
+                .expect("the two halves of one socket");
+            let reason = "Redis does not answer: try again in a moment".into();
+            let frame = CloseFrame {
+                code: CloseCode::Error,
+                reason,
+            };
+            let _ = timeout(GRACE, websocket.close(Some(frame))).await;
+            return format!("no history from Redis: {error}");
+        }
+    };
+    let history = ToPage::History {
+        instance: chat.instance.to_string(),
+        you: name.to_string(),
+        entries,
+    };
+    let start = writer::Start {
+        history: history.to_json(),
+        last_sent,
+    };
+    // The writer gets a notice of its own; this task keeps `shutdown` to the
+    // end, so that the server waits for its `left` entry too.
+    let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown.clone()));
+    let _ = chat_log::append(&chat.broker, Event::Joined { name }).await;
+
+    let ending = loop {
+        tokio::select! {
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) => receive(chat, name, &text, &queue).await,
+                Some(Ok(Message::Binary(_))) => {
+                    let reason = "this chat speaks JSON text; binary frames are not accepted";
+                    let _ = queue.try_send(Outgoing::Close(CloseCode::Unsupported, reason.into()));
+                }
+                // tungstenite answers pings and the closing handshake itself.
+                Some(Ok(_)) => {}
+                None => break Ok(()),
+                Some(Err(error)) => break Err(error),
+            },
+            // The writer closed the page (too slow, shutting down, a binary
+            // frame): let the page's answer to the close frame arrive.
+            ended = &mut writer => {
+                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
+                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
+                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
+            }
+        }
+    };
+
+    // The page has gone, or broke the rules: out of the fan-out, and the
+    // writer finishes what is queued.
+    drop(registration);
+    drop(queue);
+    let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
+    let written = timeout(GRACE, writer).await;
+    match (ending, written) {
+        (Ok(()), _) => "closed".to_string(),
+        (Err(error), Ok(Ok((sink, _)))) => {
+            let mut websocket = sink
+                .reunite(incoming)
+                .expect("the two halves of one socket");
+            closing::after_error(&mut websocket, error).await
+        }
+        (Err(error), _) => format!("ended with an error: {error}"),
+    }
+}
+
+/// A message from the page: a chat line goes into the log, and comes
+/// back to this page through it like to every other; anything else gets
+/// an error that says why.
+async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Outgoing>) {
+    let problem = match protocol::parse(text) {
+        Ok(FromPage::Chat { text }) => {
+            let line = Event::Chat {
+                author: name,
+                text: &text,
+            };
+            match chat_log::append(&chat.broker, line).await {
+                Ok(_) => return,
+                Err(error) => format!("not sent: Redis does not answer ({error}); try again"),
+            }
+        }
+        Err(problem) => problem,
+    };
+    println!("Refused a message from {name}: {problem}");
+    // A full queue means the writer is about to close this page anyway.
+    let _ = replies.try_send(Outgoing::Reply(ToPage::error(problem).to_json()));
+}

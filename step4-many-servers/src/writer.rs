@@ -1,0 +1,121 @@
+//! Each page's writer: the one task that sends to that page, from its
+//! queue, so that a page that reads slowly holds up only its own writer.
+//!
+//! It sends the page's history first, then the entries the fan-out queued
+//! meanwhile and after. Those may include some the history already held
+//! (the page joined the fan-out before its history was read, so that
+//! nothing falls between the two): the writer skips every entry whose id
+//! is not after the last one sent. So a page gets each entry exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::chat_log::{Delivery, EntryId};
+use crate::fanout::QUEUE_LENGTH;
+use crate::handshake::WebSocket;
+use crate::shutdown::Notice;
+
+/// The sending half of a page's WebSocket.
+pub type Sink = SplitSink<WebSocket, Message>;
+
+/// How long the writer waits to deliver a close frame. A page that has
+/// stopped reading gets this long to read again and hear why it is closed.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a page's queue carries.
+pub enum Outgoing {
+    /// An entry of the chat's log, from the fan-out.
+    Entry(Arc<Delivery>),
+    /// An answer to this page alone, such as an error.
+    Reply(String),
+    /// Close the WebSocket with this code and reason.
+    Close(CloseCode, String),
+}
+
+/// What the writer needs: the page's history, and where to stop skipping.
+pub struct Start {
+    pub history: String,
+    pub last_sent: Option<EntryId>,
+}
+
+/// Sends `start.history`, then the queue, until the queue ends (the page
+/// is gone), a `Close` comes, the fan-out finds the page too slow, or the
+/// server stops. Returns the sink and why it stopped, for the log.
+pub async fn run(
+    mut sink: Sink,
+    start: Start,
+    mut queue: mpsc::Receiver<Outgoing>,
+    // Only `Ok` means too slow: the sender is also dropped, with an
+    // error here, when the page leaves the fan-out normally.
+    mut too_slow: oneshot::Receiver<()>,
+    mut shutdown: Notice,
+) -> (Sink, String) {
+    let mut last_sent = start.last_sent;
+    let mut next = Some(Message::text(start.history));
+    loop {
+        let stop = if let Some(message) = next.take() {
+            // A page that does not read makes this send wait; the fan-out
+            // or the server may still end it meanwhile.
+            tokio::select! {
+                biased;
+                Ok(()) = &mut too_slow => Some(too_slow_frame()),
+                () = shutdown.requested() => Some(going_away_frame()),
+                sent = sink.send(message) => match sent {
+                    Ok(()) => None,
+                    Err(error) => return (sink, format!("sending failed: {error}")),
+                },
+            }
+        } else {
+            tokio::select! {
+                biased;
+                Ok(()) = &mut too_slow => Some(too_slow_frame()),
+                () = shutdown.requested() => Some(going_away_frame()),
+                outgoing = queue.recv() => match outgoing {
+                    None => return (sink, "closed".to_string()),
+                    Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent => None,
+                    Some(Outgoing::Entry(entry)) => {
+                        last_sent = Some(entry.id);
+                        next = Some(Message::text(entry.json.as_str()));
+                        None
+                    }
+                    Some(Outgoing::Reply(text)) => {
+                        next = Some(Message::text(text));
+                        None
+                    }
+                    Some(Outgoing::Close(code, reason)) => Some(CloseFrame { code, reason: reason.into() }),
+                },
+            }
+        };
+        if let Some(frame) = stop {
+            let why = format!("closed with {}: {}", u16::from(frame.code), frame.reason);
+            let _ = timeout(CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;
+            return (sink, why);
+        }
+    }
+}
+
+/// Code 1008 (policy violation): the page broke the rule that a page reads
+/// what it is sent.
+fn too_slow_frame() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Policy,
+        reason: format!("too slow: {QUEUE_LENGTH} messages were waiting unread").into(),
+    }
+}
+
+/// Code 1001 (going away): the server stops; the page may reconnect, and
+/// nginx sends it to another instance.
+fn going_away_frame() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Away,
+        reason: "server shutting down".into(),
+    }
+}

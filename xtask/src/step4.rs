@@ -1,0 +1,1023 @@
+//! Tests: step 4, several instances sharing one chat through a real Redis.
+//!
+//! Each test starts its own `redis-server` on a free port of 127.0.0.1, in
+//! a temporary directory, with append-only persistence on (as a real chat
+//! would run it), and one or two instances of step 4 pointed at it with
+//! `REDIS_URL`. The clients log in with `POST /login` and speak the JSON
+//! protocol over real WebSockets, as the page does.
+//!
+//! Without `redis-server` the tests say in one line how to install it and
+//! pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail (see `tools`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::steps::{self, Program, Running, Stop, workspace_root};
+use crate::tools;
+use crate::wire::{self, ANSWER_TIMEOUT};
+
+/// Where Debian puts `redis-server`.
+const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
+
+/// How to get Redis where there is none.
+const REDIS_INSTALL_HINT: &str = "no redis-server found: install it \
+    (Debian/Ubuntu: `sudo apt-get install -y redis-server`; macOS: `brew install redis`) \
+    or set REDIS_SERVER to a redis-server program";
+
+/// How long Redis may take to answer after it starts.
+const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Long enough for a message to cross Redis and an instance on a busy machine.
+const ARRIVES: Duration = Duration::from_secs(10);
+
+/// The program named by `REDIS_SERVER`, Debian's, or the first on the `PATH`.
+fn find_redis() -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os("REDIS_SERVER") {
+        let chosen = PathBuf::from(chosen);
+        return if chosen.is_file() {
+            Ok(chosen)
+        } else {
+            Err(format!("REDIS_SERVER={} is not a file", chosen.display()))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::iter::once(PathBuf::from(DEBIAN_REDIS))
+        .chain(std::env::split_paths(&path).map(|dir| dir.join("redis-server")))
+        .find(|program| program.is_file())
+        .ok_or_else(|| REDIS_INSTALL_HINT.to_string())
+}
+
+/// A running `redis-server` of our own. Dropping it ends the process and
+/// deletes its directory.
+struct Redis {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts `program` on a free port of 127.0.0.1, and waits until it
+    /// answers `PING`.
+    async fn start(program: &Path) -> anyhow::Result<Redis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        Redis::start_on(program, port).await
+    }
+
+    /// Like `start`, on `port`: a Redis that comes back where it was.
+    async fn start_on(program: &Path, port: u16) -> anyhow::Result<Redis> {
+        let dir = std::env::temp_dir().join(format!("xtask-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut command = Command::new(program);
+        command
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(&dir);
+        let (child, output, _) = steps::spawn(command)?;
+        let mut redis = Redis { port, child, dir };
+        let deadline = Instant::now() + REDIS_START_TIMEOUT;
+        while redis.ping().await.is_err() {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                sleep(Duration::from_millis(200)).await;
+                bail!(
+                    "{} exited ({status}) as it started; it printed:\n{}",
+                    program.display(),
+                    output.last(15).join("\n")
+                );
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "redis-server did not answer on 127.0.0.1:{port} within {REDIS_START_TIMEOUT:?}"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `PING` in Redis's protocol, by hand: `+PONG` back means it serves.
+    async fn ping(&self) -> anyhow::Result<()> {
+        let answer = wire::exchange(self.port, b"PING\r\nQUIT\r\n").await?;
+        ensure!(
+            answer.starts_with(b"+PONG"),
+            "no +PONG: {}",
+            wire::printable(&answer)
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Builds step 4 once per test process.
+fn build_step4() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "step4", "--quiet"])
+            .current_dir(workspace_root())
+            .status()
+            .map_err(|error| format!("cannot run cargo: {error}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err("building step 4 failed: the compiler's messages are above".to_string())
+        }
+    });
+    if let Err(why) = built {
+        panic!("{why}");
+    }
+}
+
+/// Redis, or `None` when the test is skipped for want of it; step 4 built.
+async fn redis_for_test() -> Option<Redis> {
+    let program = tools::require_or_skip("redis-server", find_redis())?;
+    build_step4();
+    Some(Redis::start(&program).await.unwrap())
+}
+
+/// An instance of step 4 on a free port, using `redis`.
+async fn instance(redis: &Redis, name: &str) -> Running {
+    let url = redis.url();
+    Program::of("step4")
+        .start(&[("REDIS_URL", &url), ("INSTANCE", name)])
+        .await
+        .unwrap()
+}
+
+/// Logs in as `name`; returns the session cookie's token.
+async fn log_in(port: u16, name: &str) -> anyhow::Result<String> {
+    let body = format!("name={name}");
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = wire::ask(port, request.as_bytes()).await?;
+    ensure!(
+        answer.status == 200,
+        "POST /login got {}",
+        answer.status_line
+    );
+    let cookie = answer.header("set-cookie").context("no Set-Cookie")?;
+    for attribute in ["HttpOnly", "SameSite=Strict"] {
+        ensure!(
+            cookie.contains(attribute),
+            "the cookie lacks {attribute}: {cookie}"
+        );
+    }
+    let token = cookie
+        .strip_prefix("session=")
+        .and_then(|rest| rest.split(';').next())
+        .with_context(|| format!("no session= in {cookie}"))?;
+    Ok(token.to_string())
+}
+
+type Socket = WebSocketStream<TcpStream>;
+
+/// Opens the chat on `/chat` (with `?after=ID` when given) as the page does
+/// once logged in, over `stream`; returns the socket and its first
+/// message, the history.
+async fn open_chat_over(
+    stream: TcpStream,
+    port: u16,
+    token: &str,
+    after: Option<&str>,
+) -> anyhow::Result<(Socket, Value)> {
+    let query = after.map(|id| format!("?after={id}")).unwrap_or_default();
+    let mut request = format!("ws://localhost:{port}/chat{query}").into_client_request()?;
+    let headers = request.headers_mut();
+    headers.insert("cookie", HeaderValue::try_from(format!("session={token}"))?);
+    headers.insert(
+        "origin",
+        HeaderValue::try_from(format!("http://localhost:{port}"))?,
+    );
+    let (mut socket, _) = timeout(
+        ANSWER_TIMEOUT,
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .context("no handshake answer in time")?
+    .context("the WebSocket handshake failed")?;
+    let history = next_json(&mut socket).await.context("no history")?;
+    ensure!(
+        history["type"] == "history",
+        "the first message is not the history: {history}"
+    );
+    Ok((socket, history))
+}
+
+async fn open_chat(port: u16, token: &str, after: Option<&str>) -> anyhow::Result<(Socket, Value)> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    open_chat_over(stream, port, token, after).await
+}
+
+/// The next JSON message, within `ARRIVES`.
+async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
+    match wire::next_message(socket, ARRIVES).await? {
+        Message::Text(text) => Ok(serde_json::from_str(&text)?),
+        other => bail!("not a text message: {other:?}"),
+    }
+}
+
+/// Reads until a chat line with `text` arrives; returns it.
+async fn until_chat(socket: &mut Socket, text: &str) -> anyhow::Result<Value> {
+    loop {
+        let message = next_json(socket).await?;
+        if message["type"] == "chat" && message["text"] == text {
+            return Ok(message);
+        }
+    }
+}
+
+async fn say(socket: &mut Socket, text: &str) -> anyhow::Result<()> {
+    let line = json!({"type": "chat", "text": text}).to_string();
+    socket.send(Message::text(line)).await?;
+    Ok(())
+}
+
+/// The close frame's code and reason at the end of what the server sends.
+async fn close_code(socket: &mut Socket, wait: Duration) -> anyhow::Result<(u16, String)> {
+    let read = async {
+        while let Some(message) = socket.next().await {
+            if let Message::Close(frame) = message? {
+                let frame = frame.context("a close frame without a code")?;
+                return Ok((u16::from(frame.code), frame.reason.to_string()));
+            }
+        }
+        bail!("the connection ended without a close frame")
+    };
+    timeout(wait, read)
+        .await
+        .context("no close frame in time")?
+}
+
+/// An upgrade request for `/chat` by hand, with extra header lines.
+fn upgrade_request(port: u16, extra: &str) -> String {
+    format!(
+        "GET /chat HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// The upgrade needs a session (401 before any 101 without one, or with a
+/// token Redis does not know), and our own page (403 for another origin,
+/// even with a valid session); with both it gets its 101.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upgrade_needs_a_session_and_our_own_page() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let port = step4.port;
+    let token = log_in(port, "alice").await.unwrap();
+    let ours = format!("Origin: http://localhost:{port}\r\n");
+    let cases = [
+        ("no cookie", ours.clone(), 401),
+        (
+            "an unknown token",
+            format!("{ours}Cookie: session=0123456789abcdef\r\n"),
+            401,
+        ),
+        (
+            "another site's page",
+            format!("Origin: http://evil.example\r\nCookie: session={token}\r\n"),
+            403,
+        ),
+        (
+            "our page, logged in",
+            format!("{ours}Cookie: session={token}\r\n"),
+            101,
+        ),
+    ];
+    for (case, headers, expected) in cases {
+        let answer = wire::ask(port, upgrade_request(port, &headers).as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status,
+            expected,
+            "{case}: got {:?}; step 4 printed {:?}",
+            answer.status_line,
+            step4.output.lines()
+        );
+        println!("{case}: {}", answer.status_line);
+    }
+
+    // Nor may another site's page log a visitor in under a name it chose.
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://evil.example\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\
+         Connection: close\r\n\r\nname=eve"
+    );
+    let answer = wire::ask(port, request.as_bytes()).await.unwrap();
+    assert_eq!(
+        answer.status, 403,
+        "a login from another site: {}",
+        answer.status_line
+    );
+    assert!(
+        answer.header("set-cookie").is_none(),
+        "a login from another site got a cookie"
+    );
+}
+
+/// Two instances, one Redis: a line typed on a page of A reaches a page of
+/// B, with its author and an id; each page says which instance it talks to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_sent_on_one_instance_reaches_a_page_on_the_other() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(instance(&redis, "A"), instance(&redis, "B"));
+    let alice = log_in(a.port, "alice").await.unwrap();
+    // A session made on A is good on B: it lives in Redis.
+    let (mut on_a, history_a) = open_chat(a.port, &alice, None).await.unwrap();
+    let (mut on_b, history_b) = open_chat(b.port, &alice, None).await.unwrap();
+    assert_eq!(history_a["instance"], "A");
+    assert_eq!(history_b["instance"], "B");
+
+    say(&mut on_a, "hello from A").await.unwrap();
+    let arrived = until_chat(&mut on_b, "hello from A").await.unwrap();
+    assert_eq!(arrived["author"], "alice", "{arrived}");
+    assert!(
+        arrived["id"].as_str().is_some_and(|id| id.contains('-')),
+        "{arrived}"
+    );
+    println!("sent on A, arrived on B: {arrived}");
+}
+
+/// A page that reconnects with the id of the last line it showed gets
+/// exactly the lines written after it, in order, each once, then the live
+/// chat. Here another page writes a burst of lines, without waiting,
+/// while the page goes away and comes back again and again, on one
+/// instance and then the other: so lines arrive while its history is being
+/// read, which is where a line could be lost or come twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_comes_back_gets_exactly_what_it_missed() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(instance(&redis, "A"), instance(&redis, "B"));
+    let (alice, bob) = (
+        log_in(a.port, "alice").await.unwrap(),
+        log_in(b.port, "bob").await.unwrap(),
+    );
+    let (mut page, _) = open_chat(a.port, &alice, None).await.unwrap();
+    say(&mut page, "before").await.unwrap();
+    let mut last_id = until_chat(&mut page, "before").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(page);
+
+    const LINES: usize = 400;
+    let (mut writer, _) = open_chat(b.port, &bob, None).await.unwrap();
+    let writing = tokio::spawn(async move {
+        for number in 0..LINES {
+            say(&mut writer, &format!("line {number}")).await.unwrap();
+        }
+        writer
+    });
+
+    let mut seen = Seen {
+        texts: Vec::new(),
+        ids: vec![last_id.clone()],
+    };
+    let last_line = format!("line {}", LINES - 1);
+    let mut visits = 0;
+    while seen.texts.last() != Some(&last_line) {
+        // Alternate between the instances; read a few live messages, leave.
+        let port = [a.port, b.port][visits % 2];
+        visits += 1;
+        let (mut page, history) = open_chat(port, &alice, Some(&last_id)).await.unwrap();
+        for entry in history["entries"].as_array().unwrap() {
+            last_id = seen.take(entry);
+        }
+        for _ in 0..5 {
+            if seen.texts.last() == Some(&last_line) {
+                break;
+            }
+            let message = next_json(&mut page).await.unwrap();
+            if message["id"].is_string() {
+                last_id = seen.take(&message);
+            }
+        }
+    }
+    drop(writing.await.unwrap());
+    let expected: Vec<String> = (0..LINES).map(|number| format!("line {number}")).collect();
+    let twice = seen
+        .ids
+        .windows(2)
+        .find(|pair| pair[0] == pair[1] || !newer(&pair[1], &pair[0]));
+    assert!(
+        twice.is_none(),
+        "entries came twice or out of order: {twice:?}"
+    );
+    assert_eq!(seen.texts, expected, "lines missing or out of order");
+    println!(
+        "{LINES} lines written while the page came back {visits} times: each seen once, in order"
+    );
+}
+
+/// Whether stream id `later` (`1733050000000-1`) comes after `earlier`.
+fn newer(later: &str, earlier: &str) -> bool {
+    let parse = |id: &str| {
+        let (millis, counter) = id.split_once('-').expect("a stream id");
+        (
+            millis.parse::<u64>().unwrap(),
+            counter.parse::<u64>().unwrap(),
+        )
+    };
+    parse(later) > parse(earlier)
+}
+
+/// What a page has shown: bob's chat lines, and the id of every entry.
+struct Seen {
+    texts: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl Seen {
+    /// Notes an entry; returns its id, the page's new place in the log.
+    fn take(&mut self, entry: &Value) -> String {
+        if entry["type"] == "chat" && entry["author"] == "bob" {
+            self.texts.push(entry["text"].as_str().unwrap().to_string());
+        }
+        let id = entry["id"].as_str().unwrap().to_string();
+        self.ids.push(id.clone());
+        id
+    }
+}
+
+/// Bad JSON and an unknown type get an error message that says why, and
+/// the page stays connected; a binary frame is closed with 1003 and a
+/// message over the limit with 1009, each with a reason; the server serves
+/// on.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_messages_get_an_answer_that_says_why() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let token = log_in(step4.port, "alice").await.unwrap();
+    let (mut page, _) = open_chat(step4.port, &token, None).await.unwrap();
+    for (sent, expected) in [
+        ("{not json", "not JSON"),
+        (r#"{"type":"shout","text":"hi"}"#, "unknown type `shout`"),
+    ] {
+        page.send(Message::text(sent)).await.unwrap();
+        let answer = loop {
+            let message = next_json(&mut page).await.unwrap();
+            if message["type"] == "error" {
+                break message;
+            }
+        };
+        let said = answer["message"].as_str().unwrap();
+        assert!(said.contains(expected), "{sent} got the error {said:?}");
+        println!("{sent} -> error: {said}");
+    }
+    say(&mut page, "still here").await.unwrap();
+    until_chat(&mut page, "still here").await.unwrap();
+
+    page.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    let (code, reason) = close_code(&mut page, ARRIVES).await.unwrap();
+    assert_eq!(code, 1003, "a binary frame closed with {code} {reason:?}");
+    println!("a binary frame -> {code} {reason}");
+
+    let (mut page, _) = open_chat(step4.port, &token, None).await.unwrap();
+    page.send(Message::text("x".repeat(20_000))).await.unwrap();
+    let (code, reason) = close_code(&mut page, ARRIVES).await.unwrap();
+    assert_eq!(code, 1009, "20,000 bytes closed with {code} {reason:?}");
+    println!("20,000 bytes -> {code} {reason}");
+
+    let (mut page, _) = open_chat(step4.port, &token, None).await.unwrap();
+    say(&mut page, "served on").await.unwrap();
+    until_chat(&mut page, "served on").await.unwrap();
+}
+
+/// A page that stops reading is closed with 1008 and a reason once its
+/// queue is full, while a page that reads gets every line: the fan-out
+/// never waits for the slow one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_stops_reading_is_closed_and_the_others_are_served() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let port = step4.port;
+    let (slow_token, reader_token, writer_token) = (
+        log_in(port, "slow").await.unwrap(),
+        log_in(port, "reader").await.unwrap(),
+        log_in(port, "writer").await.unwrap(),
+    );
+    // A small receive buffer, so that the system holds little for the
+    // page that does not read and the server notices sooner.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let (mut slow, _) = open_chat_over(stream, port, &slow_token, None)
+        .await
+        .unwrap();
+    let (mut reader, _) = open_chat(port, &reader_token, None).await.unwrap();
+    let (mut writer, _) = open_chat(port, &writer_token, None).await.unwrap();
+
+    let long = "x".repeat(1990);
+    let mut sent = 0;
+    let dropped = loop {
+        let text = format!("{sent:05} {long}");
+        say(&mut writer, &text).await.unwrap();
+        until_chat(&mut writer, &text).await.unwrap();
+        until_chat(&mut reader, &text)
+            .await
+            .unwrap_or_else(|error| panic!("the page that reads missed line {sent}: {error:#}"));
+        sent += 1;
+        let closed = step4
+            .output
+            .lines()
+            .into_iter()
+            .find(|line| line.starts_with("Too slow: slow's page"));
+        if let Some(line) = closed {
+            break line;
+        }
+        assert!(
+            sent < 5000,
+            "the page that does not read was still open after {sent} lines"
+        );
+    };
+    println!("after {sent} lines of 2 KB: {dropped}");
+
+    // The page that reads is still served.
+    say(&mut writer, "after").await.unwrap();
+    until_chat(&mut reader, "after").await.unwrap();
+    // The slow page, reading again, hears why it was closed.
+    match close_code(&mut slow, ARRIVES).await {
+        Ok((code, reason)) => {
+            assert_eq!(code, 1008, "{reason}");
+            println!("the slow page, reading again, got {code} {reason}");
+        }
+        Err(error) => panic!("the slow page got no close frame: {error:#}"),
+    }
+    let disconnected = step4
+        .output
+        .wait_for(0, ARRIVES, |line| line.starts_with("Disconnected: slow"))
+        .await
+        .unwrap();
+    assert!(disconnected.contains("1008"), "{disconnected}");
+}
+
+/// SIGTERM closes every page with 1001, and the instance exits.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_every_page_with_1001() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let mut step4 = instance(&redis, "A").await;
+    let token = log_in(step4.port, "alice").await.unwrap();
+    let (mut first, _) = open_chat(step4.port, &token, None).await.unwrap();
+    let (mut second, _) = open_chat(step4.port, &token, None).await.unwrap();
+    step4.stop(Stop::Terminate).unwrap();
+    for page in [&mut first, &mut second] {
+        let (code, reason) = close_code(page, ARRIVES).await.unwrap();
+        assert_eq!(code, 1001, "{reason}");
+        println!("SIGTERM -> {code} {reason}");
+    }
+    let status = step4.exit_status(ARRIVES).await;
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "after SIGTERM: {status:?}; printed {:?}",
+        step4.output.lines()
+    );
+}
+
+/// `GET /healthz` answers 200 while Redis answers, and 503 once it is gone;
+/// when Redis is back on its port, the instance serves again: 200, and a
+/// login works.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_follows_redis() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let answer = wire::get(step4.port, "/healthz").await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.status_line);
+    let redis_port = redis.port;
+    drop(redis);
+    let answer = wire::get(step4.port, "/healthz").await.unwrap();
+    assert_eq!(answer.status, 503, "{}", answer.status_line);
+    println!(
+        "without Redis: {}: {}",
+        answer.status_line,
+        String::from_utf8_lossy(&answer.body).trim()
+    );
+
+    let program = find_redis().unwrap();
+    let _redis = Redis::start_on(&program, redis_port).await.unwrap();
+    let deadline = Instant::now() + ARRIVES;
+    loop {
+        let answer = wire::get(step4.port, "/healthz").await.unwrap();
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Redis is back, /healthz still says {}",
+            answer.status_line
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    log_in(step4.port, "alice").await.unwrap();
+    println!("Redis back: /healthz 200, and a login works");
+}
+
+/// Polls the texts of `selector` in `page` until one satisfies `wanted`,
+/// for at most `ARRIVES`; returns it.
+async fn wait_for_text(
+    page: &crate::browser::Page,
+    selector: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + ARRIVES;
+    loop {
+        let texts = page.texts(selector).await?;
+        if let Some(text) = texts.iter().find(|text| wanted(text)) {
+            return Ok(text.clone());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no {selector} as wanted within {ARRIVES:?}; the page shows {texts:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The page itself, in headless Chromium: two visitors log in on two
+/// instances, each page names its instance and author, a line typed on one
+/// appears on the other. Then the second instance stops (SIGTERM): its page
+/// says it was closed with 1001 and reconnects once the instance is back,
+/// with the line typed meanwhile, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_pages_on_two_instances_chat_and_one_comes_back() {
+    let Some(chromium) = tools::require_or_skip("Chromium", crate::browser::find()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (chromium, a, b) = tokio::join!(
+        crate::browser::Chromium::launch(&chromium),
+        instance(&redis, "A"),
+        instance(&redis, "B")
+    );
+    let (chromium, mut b) = (chromium.unwrap(), b);
+
+    let mut pages = Vec::new();
+    for (port, name, instance) in [(a.port, "alice", "A"), (b.port, "bob", "B")] {
+        let page = chromium
+            .open(&format!("http://localhost:{port}/"))
+            .await
+            .unwrap();
+        // Once the page has loaded, the form is there.
+        wait_for_text(&page, "#name", |_| true).await.unwrap();
+        page.type_into("#name", name).await.unwrap();
+        page.click("#login button").await.unwrap();
+        let expected = format!("Connected to instance {instance} as {name}");
+        let state = wait_for_text(&page, "#state", |text| text == expected)
+            .await
+            .unwrap();
+        println!("{name}'s page: {state}");
+        pages.push(page);
+    }
+    let (alice, bob) = (&pages[0], &pages[1]);
+    alice.type_into("#text", "hello from A").await.unwrap();
+    alice.click("#send button").await.unwrap();
+    let line = wait_for_text(bob, "#log li", |text| text == "alice: hello from A")
+        .await
+        .unwrap();
+    println!("bob's page on B shows: {line}");
+
+    let b_port = b.port.to_string();
+    b.stop(Stop::Terminate).unwrap();
+    let state = wait_for_text(bob, "#state", |text| {
+        text.contains("1001 server shutting down")
+    })
+    .await
+    .unwrap();
+    println!("bob's page after SIGTERM: {state}");
+    assert!(b.exit_status(ARRIVES).await.is_some(), "B did not exit");
+    // B waited for bob's page to leave the chat before it exited.
+    wait_for_text(alice, "#log li", |text| text == "bob left")
+        .await
+        .unwrap();
+    alice
+        .type_into("#text", "while you were away")
+        .await
+        .unwrap();
+    alice.click("#send button").await.unwrap();
+    wait_for_text(alice, "#log li", |text| {
+        text == "alice: while you were away"
+    })
+    .await
+    .unwrap();
+
+    let url = redis.url();
+    let _b_again = Program::of("step4")
+        .start(&[("REDIS_URL", &url), ("INSTANCE", "B"), ("PORT", &b_port)])
+        .await
+        .unwrap();
+    let back = wait_for_text(bob, "#log li", |text| {
+        text.starts_with("Reconnected to instance B")
+    })
+    .await
+    .unwrap();
+    println!("bob's page: {back}");
+    let log = bob.texts("#log li").await.unwrap();
+    let away = log
+        .iter()
+        .filter(|text| *text == "alice: while you were away")
+        .count();
+    assert_eq!(
+        away, 1,
+        "bob's page shows the line typed while it was away {away} times: {log:?}"
+    );
+    drop(a);
+}
+
+/// The step's nginx file, relative to the workspace root.
+const BALANCER_FILE: &str = "step4-many-servers/nginx-balancer.conf";
+
+/// Where Debian puts nginx.
+const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
+
+/// nginx with the step's file in front of two instances: nginx listens on
+/// a free port of 127.0.0.1 instead of port 80, and the two `server` lines
+/// name the instances' free ports instead of 8081 and 8082; the rest of the
+/// file is as written. Dropping it ends nginx and deletes its directory.
+///
+/// (The proxy tests of step 3 run nginx the same way; their runner is
+/// written for step 3's file, with one upstream.)
+struct Balancer {
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Balancer {
+    async fn start(program: &Path, upstreams: [u16; 2]) -> anyhow::Result<Balancer> {
+        let site = std::fs::read_to_string(workspace_root().join(BALANCER_FILE))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut site = site;
+        for (line, replacement) in [
+            ("listen 80;", format!("listen 127.0.0.1:{port};")),
+            ("listen [::]:80;", String::new()),
+            (
+                "server 127.0.0.1:8081;",
+                format!("server 127.0.0.1:{};", upstreams[0]),
+            ),
+            (
+                "server 127.0.0.1:8082;",
+                format!("server 127.0.0.1:{};", upstreams[1]),
+            ),
+        ] {
+            ensure!(
+                site.matches(line).count() == 1,
+                "{BALANCER_FILE} must contain `{line}` exactly once: the test replaces it"
+            );
+            site = site.replace(line, &replacement);
+        }
+        let dir =
+            std::env::temp_dir().join(format!("xtask-balancer-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("site.conf"), site)?;
+        let shown = dir.display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {shown}/nginx.pid;\nerror_log stderr notice;\n\
+             events {{}}\nhttp {{\n    access_log off;\n    client_body_temp_path {shown}/body;\n    \
+             proxy_temp_path {shown}/proxy;\n    fastcgi_temp_path {shown}/fastcgi;\n    \
+             uwsgi_temp_path {shown}/uwsgi;\n    scgi_temp_path {shown}/scgi;\n    \
+             include {shown}/site.conf;\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), config)?;
+        let mut command = Command::new(program);
+        command
+            .args(["-e", "stderr", "-p"])
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"));
+        let (child, output, _) = steps::spawn(command)?;
+        let mut balancer = Balancer { port, child, dir };
+        let deadline = Instant::now() + REDIS_START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = balancer.child.try_wait() {
+                sleep(Duration::from_millis(200)).await;
+                bail!(
+                    "nginx exited ({status}); it printed:\n{}",
+                    output.last(15).join("\n")
+                );
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port} in time"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(balancer)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The step's nginx file, in front of two instances: the login and the
+/// WebSockets go through it, new connections go to both instances in turn,
+/// and a line sent through one reaches the other. When one instance stops
+/// (SIGTERM), its page gets 1001, reconnects through nginx to the other
+/// and gets what was said meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_steps_nginx_file_balances_two_instances() {
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (a, mut b) = tokio::join!(instance(&redis, "A"), instance(&redis, "B"));
+    let balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+    let port = balancer.port;
+    let token = log_in(port, "alice").await.unwrap();
+
+    // Open pages until one is on each instance.
+    let mut on = std::collections::HashMap::new();
+    for _ in 0..6 {
+        let (page, history) = open_chat(port, &token, None).await.unwrap();
+        on.insert(history["instance"].as_str().unwrap().to_string(), page);
+        if on.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        on.len(),
+        2,
+        "six connections through nginx all went to {:?}",
+        on.keys()
+    );
+    let mut on_a = on.remove("A").unwrap();
+    let mut on_b = on.remove("B").unwrap();
+    say(&mut on_a, "through nginx").await.unwrap();
+    until_chat(&mut on_b, "through nginx").await.unwrap();
+
+    let last = until_chat(&mut on_a, "through nginx").await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.stop(Stop::Terminate).unwrap();
+    let (code, _) = close_code(&mut on_b, ARRIVES).await.unwrap();
+    assert_eq!(code, 1001);
+    b.exit_status(ARRIVES).await.unwrap();
+    say(&mut on_a, "while B was away").await.unwrap();
+    until_chat(&mut on_a, "while B was away").await.unwrap();
+    // nginx finds B refusing connections and hands the page to A.
+    let (_, history) = open_chat(port, &token, Some(&last)).await.unwrap();
+    assert_eq!(history["instance"], "A", "{history}");
+    let missed: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["type"] == "chat")
+        .map(|entry| entry["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(missed, ["while B was away"]);
+    println!("through nginx on port {port}: B stopped, the page came back on A with {missed:?}");
+}
+
+/// Debian's nginx, or the first on the `PATH`, or `NGINX`.
+fn find_nginx() -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os("NGINX") {
+        return Ok(PathBuf::from(chosen));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::iter::once(PathBuf::from(DEBIAN_NGINX))
+        .chain(std::env::split_paths(&path).map(|dir| dir.join("nginx")))
+        .find(|program| program.is_file())
+        .ok_or_else(|| {
+            "no nginx found: install it (Debian/Ubuntu: `sudo apt-get install -y nginx`)"
+                .to_string()
+        })
+}
+
+/// The failover a learner runs: a page in headless Chromium, through the
+/// step's nginx file, on one of two instances. That instance stops
+/// (SIGTERM); the page shows 1001, reconnects through nginx, lands on the
+/// other instance, and shows the line said meanwhile, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_behind_nginx_moves_to_the_other_instance_and_misses_nothing() {
+    let Some(chromium) = tools::require_or_skip("Chromium", crate::browser::find()) else {
+        return;
+    };
+    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+        return;
+    };
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let (chromium, a, b) = tokio::join!(
+        crate::browser::Chromium::launch(&chromium),
+        instance(&redis, "A"),
+        instance(&redis, "B")
+    );
+    let chromium = chromium.unwrap();
+    let balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+    let page = chromium
+        .open(&format!("http://localhost:{}/", balancer.port))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#name", |_| true).await.unwrap();
+    page.type_into("#name", "alice").await.unwrap();
+    page.click("#login button").await.unwrap();
+    let state = wait_for_text(&page, "#state", |text| {
+        text.starts_with("Connected to instance")
+    })
+    .await
+    .unwrap();
+    println!("through nginx: {state}");
+    let (mut first, mut other) = if state.contains("instance A ") {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let other_name = if state.contains("instance A ") {
+        "B"
+    } else {
+        "A"
+    };
+
+    first.stop(Stop::Terminate).unwrap();
+    wait_for_text(&page, "#state", |text| {
+        text.contains("1001 server shutting down")
+    })
+    .await
+    .unwrap();
+    assert!(
+        first.exit_status(ARRIVES).await.is_some(),
+        "the instance did not exit"
+    );
+    let bob = log_in(other.port, "bob").await.unwrap();
+    let (mut on_other, _) = open_chat(other.port, &bob, None).await.unwrap();
+    say(&mut on_other, "said while you moved").await.unwrap();
+    until_chat(&mut on_other, "said while you moved")
+        .await
+        .unwrap();
+
+    let expected = format!("Connected to instance {other_name} as alice");
+    let state = wait_for_text(&page, "#state", |text| text == expected)
+        .await
+        .unwrap();
+    let line = wait_for_text(&page, "#log li", |text| text == "bob: said while you moved")
+        .await
+        .unwrap();
+    let log = page.texts("#log li").await.unwrap();
+    let shown = log.iter().filter(|text| **text == line).count();
+    assert_eq!(shown, 1, "the page shows the line {shown} times: {log:?}");
+    println!("after SIGTERM: {state}; the page shows {line:?} once");
+    let _ = other.stop(Stop::Terminate);
+    let _ = other.exit_status(ARRIVES).await;
+}
