@@ -71,20 +71,18 @@ async fn main() -> ExitCode {
 /// `warp::serve`: that way hyper, the HTTP engine under warp, can be given
 /// limits of time and size for each request (see `connection`).
 async fn run() -> anyhow::Result<()> {
+    let stop = shutdown::stop_signal()?;
     let listener = listener::listen()?;
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
-    let mut stop = std::pin::pin!(shutdown::stop_signal());
+    let mut stop = std::pin::pin!(stop);
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
                 let routes = routes(peer, hosts, shutdown.notice());
                 tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
-            signalled = &mut stop => {
-                signalled?;
-                break;
-            }
+            () = &mut stop => break,
         }
     }
     drop(listener);

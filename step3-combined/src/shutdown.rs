@@ -65,24 +65,30 @@ impl Notice {
     }
 }
 
-/// Resolves when the server is told to stop: Ctrl+C, or SIGTERM on Unix.
-/// Create it once, before the accept loop: one made anew on each turn
-/// could miss a signal that arrives between two turns.
-pub async fn stop_signal() -> anyhow::Result<()> {
+/// Starts listening for Ctrl+C, and on Unix for SIGTERM, and returns a
+/// future that resolves when either arrives. Call it before the server
+/// prints its address: until a signal is listened for, it ends the process
+/// at once, with no goodbye. Create it once: one made anew on each turn of
+/// the accept loop could miss a signal that arrives between two turns.
+pub fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl+C")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            pressed = tokio::signal::ctrl_c() => pressed.context("cannot listen for Ctrl+C"),
-            _ = terminate.recv() => Ok(()),
-        }
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot listen for Ctrl+C")
+        let mut ctrl_c = tokio::signal::windows::ctrl_c().context("cannot listen for Ctrl+C")?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
     }
 }
 

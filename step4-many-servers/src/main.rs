@@ -97,6 +97,7 @@ async fn run() -> anyhow::Result<()> {
         Arc::clone(&fanout),
     ));
 
+    let stop = shutdown::stop_signal()?;
     let listener = listener::listen()?;
     let instance =
         std::env::var("INSTANCE").unwrap_or_else(|_| format!("port {}", listener.port()));
@@ -112,17 +113,14 @@ async fn run() -> anyhow::Result<()> {
 
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
-    let mut stop = std::pin::pin!(shutdown::stop_signal());
+    let mut stop = std::pin::pin!(stop);
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
                 let routes = routes(peer, hosts, chat.clone(), shutdown.notice());
                 tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
-            signalled = &mut stop => {
-                signalled?;
-                break;
-            }
+            () = &mut stop => break,
         }
     }
     drop(listener);

@@ -31,11 +31,6 @@ use crate::wire::{self, ANSWER_TIMEOUT};
 /// Where Debian puts `redis-server`.
 const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
 
-/// How to get Redis where there is none.
-const REDIS_INSTALL_HINT: &str = "no redis-server found: install it \
-    (Debian/Ubuntu: `sudo apt-get install -y redis-server`; macOS: `brew install redis`) \
-    or set REDIS_SERVER to a redis-server program";
-
 /// How long Redis may take to answer after it starts.
 const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,7 +51,7 @@ fn find_redis() -> Result<PathBuf, String> {
     std::iter::once(PathBuf::from(DEBIAN_REDIS))
         .chain(std::env::split_paths(&path).map(|dir| dir.join("redis-server")))
         .find(|program| program.is_file())
-        .ok_or_else(|| REDIS_INSTALL_HINT.to_string())
+        .ok_or_else(|| tools::REDIS_MISSING.to_string())
 }
 
 /// A running `redis-server` of our own. Dropping it ends the process and

@@ -21,6 +21,13 @@ pub const NGINX_MISSING: &str = "no nginx found: install it (Debian/Ubuntu: \
     `sudo apt-get install -y nginx`; macOS: `brew install nginx`; Windows: inside WSL, as on \
     Debian) or set NGINX to an nginx program";
 
+/// What to say when there is no `redis-server`, which step 4's tests start.
+/// Redis has no Windows build of its own; there it runs inside WSL.
+#[cfg(test)]
+pub const REDIS_MISSING: &str = "no redis-server found: install it (Debian/Ubuntu: \
+    `sudo apt-get install -y redis-server`; macOS: `brew install redis`; Windows: inside WSL, \
+    as on Debian) or set REDIS_SERVER to a redis-server program";
+
 /// The environment variable that makes a missing program a failure.
 pub const REQUIRE_TOOLS: &str = "REQUIRE_TOOLS";
 
@@ -66,7 +73,7 @@ mod tests {
     /// Each hint names a way to install the program on the three systems.
     #[test]
     fn every_install_hint_covers_linux_macos_and_windows() {
-        for hint in [CHROMIUM_MISSING, NGINX_MISSING] {
+        for hint in [CHROMIUM_MISSING, NGINX_MISSING, REDIS_MISSING] {
             for system in [
                 "Debian/Ubuntu: `sudo apt-get",
                 "macOS: `brew install",

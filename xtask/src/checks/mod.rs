@@ -126,6 +126,35 @@ pub async fn stop_says_going_away(server: &mut Running, how: Stop) -> anyhow::Re
     ))
 }
 
+/// A server told to stop the moment it has printed its address still stops
+/// its own way (its "Shutting down" line, exit 0), rather than being ended
+/// by the signal: it listens for Ctrl+C and SIGTERM before it says where it
+/// listens, so a learner's quick Ctrl+C, or a supervisor's SIGTERM right
+/// after a start, is never a silent kill.
+pub async fn stops_its_own_way_at_once(package: &str, how: Stop) -> anyhow::Result<String> {
+    let mut server = Running::start(package).await?;
+    server.stop(how)?;
+    let Some(status) = server.exit_status(PROMPTLY).await else {
+        bail!("the process did not exit within {PROMPTLY:?} of {how} sent as it started");
+    };
+    ensure!(
+        status.success(),
+        "{how} sent right after the address was printed ended the process ({status}) before \
+         it listened for the signal; listen for it before printing the address"
+    );
+    let said = server
+        .output
+        .wait_for(0, PROMPTLY, |line| line.starts_with("Shutting down"))
+        .await;
+    ensure!(
+        said.is_some(),
+        "the process exited 0 after {how} without printing its \"Shutting down\" line"
+    );
+    Ok(format!(
+        "{how} right after the address was printed: \"Shutting down\" and exit 0"
+    ))
+}
+
 /// A rule a client can break, and the close code that must explain it.
 pub struct Broken {
     pub what: &'static str,

@@ -4,7 +4,7 @@
 //! (`listener.rs`, which differs only in what it prints and in one method
 //! step 3 needs). Each step stays a crate of its own, so the code is
 //! copied, and these tests keep the copies equal: a fix to one must be
-//! made to the other.
+//! made to the other. Step 4 copies step 3's defences the same way.
 
 use crate::steps::workspace_root;
 
@@ -102,4 +102,18 @@ fn the_listener_differs_only_in_what_it_prints_and_one_method() {
         "step3-combined/src/listener.rs",
         &step3,
     );
+}
+
+/// Step 4 starts from step 3's defences: the endings of a conversation,
+/// the HTTP connection, the Origin and Host rules and the refusals are
+/// step 3's files unchanged, so a fix to one is made to the other.
+#[test]
+fn step4_keeps_step3s_defences_as_they_are() {
+    for file in ["closing.rs", "connection.rs", "origin.rs", "refusal.rs"] {
+        let (three, four) = (
+            format!("step3-combined/src/{file}"),
+            format!("step4-many-servers/src/{file}"),
+        );
+        assert_same(&three, &read(&three), &four, &read(&four));
+    }
 }

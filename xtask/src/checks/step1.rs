@@ -9,7 +9,7 @@ use tokio::time::timeout;
 use super::{
     BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_waits, default_port, explained,
     greets_and_prints, handshake_forms, memory_per_connection, port_taken, start,
-    stop_says_going_away,
+    stop_says_going_away, stops_its_own_way_at_once,
 };
 use crate::steps::{Output, Program, Stop};
 use crate::wire;
@@ -228,6 +228,10 @@ pub async fn run(sink: Sink) {
     if let Some(mut server) = start("step1", &sink).await {
         let result = stop_says_going_away(&mut server, Stop::Terminate).await;
         sink.record("step1", result, Some(&server.output));
+    }
+    for how in [Stop::CtrlC, Stop::Terminate] {
+        let result = stops_its_own_way_at_once("step1", how).await;
+        sink.record("step1", result, None);
     }
     let default = default_port::tried_without_port("step1").await;
     sink.record("step1", default, None);

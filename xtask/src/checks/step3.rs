@@ -9,7 +9,7 @@ use tokio::time::timeout;
 use super::{
     BROKEN, PROMPTLY, Sink, broken_rule_is_explained, ctrl_c_waits, default_port, explained,
     greets_and_prints, handshake_forms, memory_per_connection, port_taken, start,
-    stop_says_going_away,
+    stop_says_going_away, stops_its_own_way_at_once,
 };
 use crate::steps::{Output, Stop, workspace_root};
 use crate::wire;
@@ -55,6 +55,10 @@ pub async fn run(sink: Sink) {
     if let Some(mut server) = start("step3", &sink).await {
         let result = stop_says_going_away(&mut server, Stop::Terminate).await;
         sink.record("step3", result, Some(&server.output));
+    }
+    for how in [Stop::CtrlC, Stop::Terminate] {
+        let result = stops_its_own_way_at_once("step3", how).await;
+        sink.record("step3", result, None);
     }
     let default = default_port::tried_without_port("step3").await;
     sink.record("step3", default, None);

@@ -56,18 +56,16 @@ async fn main() -> ExitCode {
 /// side, and `select!` waits for whichever comes first, a new client or
 /// the signal to stop.
 async fn run() -> anyhow::Result<()> {
+    let stop = shutdown::stop_signal()?;
     let listener = listener::listen()?;
     let shutdown = Shutdown::new();
-    let mut stop = std::pin::pin!(shutdown::stop_signal());
+    let mut stop = std::pin::pin!(stop);
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
                 tokio::spawn(handle_connection(stream, peer, shutdown.notice()));
             }
-            signalled = &mut stop => {
-                signalled?;
-                break;
-            }
+            () = &mut stop => break,
         }
     }
     drop(listener);

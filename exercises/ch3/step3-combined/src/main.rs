@@ -72,10 +72,11 @@ async fn main() -> ExitCode {
 /// `warp::serve`: that way hyper, the HTTP engine under warp, can be given
 /// limits of time and size for each request (see `connection`).
 async fn run() -> anyhow::Result<()> {
+    let stop = shutdown::stop_signal()?;
     let listener = listener::listen()?;
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
-    let mut stop = std::pin::pin!(shutdown::stop_signal());
+    let mut stop = std::pin::pin!(stop);
     // The exercise of chapter 3: the chat room. Every WebSocket holds a
     // sender of this channel and a receiver of its own, so each text sent
     // into it reaches every connection.
@@ -86,10 +87,7 @@ async fn run() -> anyhow::Result<()> {
                 let routes = routes(peer, hosts, shutdown.notice(), chat.clone());
                 tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
-            signalled = &mut stop => {
-                signalled?;
-                break;
-            }
+            () = &mut stop => break,
         }
     }
     drop(listener);
