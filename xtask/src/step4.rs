@@ -794,8 +794,11 @@ impl Balancer {
             .port();
         let mut site = site;
         for (line, replacement) in [
-            ("listen 80;", format!("listen 127.0.0.1:{port};")),
-            ("listen [::]:80;", String::new()),
+            (
+                "listen 127.0.0.1:8000;",
+                format!("listen 127.0.0.1:{port};"),
+            ),
+            ("listen [::1]:8000;", String::new()),
             (
                 "server 127.0.0.1:8081;",
                 format!("server 127.0.0.1:{};", upstreams[0]),
