@@ -14,11 +14,13 @@
 //! Each subcommand lives in its own module.
 
 #[cfg(test)]
+#[path = "suites/abuse.rs"]
 mod abuse;
 mod browser;
 mod bytes;
 mod checks;
 #[cfg(test)]
+#[path = "suites/copies.rs"]
 mod copies;
 mod course;
 mod crowd;
@@ -28,6 +30,7 @@ mod lang;
 mod load;
 mod polling;
 #[cfg(test)]
+#[path = "suites/proxy.rs"]
 mod proxy;
 mod runner;
 mod steps;
