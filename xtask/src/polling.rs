@@ -668,7 +668,7 @@ fn poll_request(port: u16, after: usize, wait: bool) -> String {
 }
 
 /// Any 16 bytes in base64 will do as the key; this is RFC 6455's sample.
-const WEBSOCKET_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const WEBSOCKET_KEY: &str = crate::wire::SAMPLE_KEY;
 
 /// The upgrade request the same Chromium sent for
 /// `new WebSocket('ws://localhost:PORT/')`, captured the same way. The page
