@@ -203,7 +203,7 @@ pub fn details(exercise: &Exercise, verdict: &Verdict, lang: Lang) -> Vec<String
 pub fn solution_lines(exercise: &Exercise, lang: Lang) -> Vec<String> {
     let mut lines = vec![lang.pick(
         format!("The reference solution is in {}/; to compare it with yours:", exercise.solution),
-        format!("참고 풀이는 {}/ 에 있습니다. 여러분의 파일과 비교하려면:", exercise.solution),
+        format!("참고 풀이: {}/ (여러분의 파일과 비교하는 명령은 다음과 같습니다)", exercise.solution),
     )];
     for file in exercise.solution_files() {
         let yours = file

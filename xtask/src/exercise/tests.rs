@@ -222,6 +222,7 @@ fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) 
         .lines()
         .map(docs::comparable)
         .collect();
+    println!("{}", details(exercise, verdict, lang).join("\n"));
     let announced = steps::build_line(lang);
     assert!(
         block.contains(&announced),

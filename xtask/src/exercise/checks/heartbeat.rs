@@ -36,7 +36,14 @@ const AT_MOST: Duration = Duration::from_secs(4);
 
 async fn heartbeat(judge: Judge<'_>) -> Checked {
     let (every_second, by_default) = tokio::join!(every_second(judge), by_default(judge));
-    let (every_second, by_default) = (every_second?, by_default?);
+    // No ping within the check's 1 s, but pings every 5 s without the
+    // variable: the heartbeat is there and HEARTBEAT_SECS is not read.
+    let every_second = match (every_second, &by_default) {
+        (Err(Failed::NoPing(miss)), Ok(_)) => return Err(miss.hint(Some(read_the_variable(judge)))),
+        (Err(Failed::NoPing(miss) | Failed::Other(miss)), _) => return Err(miss),
+        (Ok(seen), _) => seen,
+    };
+    let by_default = by_default?;
     Ok(judge.say(
         format!("with HEARTBEAT_SECS=1: {every_second}; without it, {by_default}"),
         format!("HEARTBEAT_SECS=1에서: {every_second}. 설정하지 않으면 {by_default}"),
@@ -76,7 +83,29 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-async fn every_second(judge: Judge<'_>) -> Checked {
+/// Why the check with `HEARTBEAT_SECS=1` failed: no ping at all, or
+/// something else.
+enum Failed {
+    NoPing(Miss),
+    Other(Miss),
+}
+
+impl From<Miss> for Failed {
+    fn from(miss: Miss) -> Failed {
+        Failed::Other(miss)
+    }
+}
+
+fn read_the_variable(judge: Judge<'_>) -> &'static str {
+    judge.say(
+        "step1-ws-only/src/main.rs, fn run: read HEARTBEAT_SECS (the check sets it to 1) and use \
+         it for the interval; 5 s only when it is not set",
+        "step1-ws-only/src/main.rs의 fn run에서 HEARTBEAT_SECS를 읽어(확인할 때는 1입니다) \
+         interval에 쓰세요. 5초는 설정되지 않았을 때만 씁니다",
+    )
+}
+
+async fn every_second(judge: Judge<'_>) -> Result<String, Failed> {
     let server = judge.start(&[("HEARTBEAT_SECS", "1")]).await?;
     let port = server.port;
     let (mut writer, pings, reading) = reading_client(judge, port).await?;
@@ -122,24 +151,18 @@ async fn every_second(judge: Judge<'_>) -> Checked {
          틱마다 먼저 지난 ping에 답이 왔는지 보고, 답이 없으면 연결을 끝내세요. 그다음에 새 \
          ping을 보냅니다",
     );
-    let read_the_variable = judge.say(
-        "step1-ws-only/src/main.rs, fn run: read HEARTBEAT_SECS (the check sets it to 1) and use \
-         it for the interval; 5 s only when it is not set",
-        "step1-ws-only/src/main.rs의 fn run에서 HEARTBEAT_SECS를 읽어(확인할 때는 1입니다) \
-         interval에 쓰세요. 5초는 설정되지 않았을 때만 씁니다",
-    );
     match (&ending, first_ping) {
         (Ending::Broken(what), _) => {
-            return Err(Miss::new(
+            return Err(Failed::Other(Miss::new(
                 never_answers.to_string(),
                 judge.say(
                     format!("the server sent a frame no server may send: {what}"),
                     "서버가 보내서는 안 되는 프레임을 보냈습니다".to_string(),
                 ),
-            ));
+            )));
         }
         (Ending::Closed(after), None) => {
-            return Err(Miss::new(
+            return Err(Failed::Other(Miss::new(
                 never_answers.to_string(),
                 judge.say(
                     format!("the server ended the connection after {} without sending a ping", seconds(*after)),
@@ -151,30 +174,29 @@ async fn every_second(judge: Judge<'_>) -> Checked {
                  the next tick to answer it, before it is dropped; start with `answered` true",
                 "step1-ws-only/src/main.rs의 fn talk에서 클라이언트를 끊기 전에 ping을 보내고 다음 \
                  틱까지 답할 시간을 주어야 합니다. `answered`는 true로 시작하세요",
-            ))));
+            )))));
         }
         (Ending::StillOpen, None) => {
-            return Err(Miss::new(
+            return Err(Failed::NoPing(Miss::new(
                 never_answers.to_string(),
                 judge.say(
                     format!("no ping in {}, and the connection is still open", seconds(AT_MOST)),
                     format!("{} 동안 ping이 없었고, 연결은 아직 열려 있습니다", seconds(AT_MOST)),
                 ),
-            )
-            .hint(Some(read_the_variable)));
+            )));
         }
         (_, Some(first)) if first > INTERVAL + SLACK => {
-            return Err(Miss::new(
+            return Err(Failed::Other(Miss::new(
                 never_answers.to_string(),
                 judge.say(
                     format!("the first ping came {} after connecting (pings at {silent_saw})", seconds(first)),
                     format!("첫 ping이 연결하고 {} 뒤에 왔습니다 (ping을 받은 때: {silent_saw})", seconds(first)),
                 ),
             )
-            .hint(Some(read_the_variable)));
+            .hint(Some(read_the_variable(judge))).into()));
         }
         (Ending::StillOpen, Some(_)) => {
-            return Err(Miss::new(
+            return Err(Failed::Other(Miss::new(
                 never_answers.to_string(),
                 judge.say(
                     format!(
@@ -187,7 +209,7 @@ async fn every_second(judge: Judge<'_>) -> Checked {
                     ),
                 ),
             )
-            .hint((silent_pings.len() >= 2).then_some(late_hint)));
+            .hint((silent_pings.len() >= 2).then_some(late_hint))));
         }
         (Ending::Closed(after), Some(first)) => {
             let waited = after.saturating_sub(first);
@@ -215,7 +237,7 @@ async fn every_second(judge: Judge<'_>) -> Checked {
                          끊겼습니다. ping을 보내는 틱이 아니라, 답이 늦은 다음 틱에 끊으세요",
                     ))
                 };
-                return Err(Miss::new(never_answers.to_string(), saw).hint(hint));
+                return Err(Failed::Other(Miss::new(never_answers.to_string(), saw).hint(hint)));
             }
         }
     }
@@ -228,13 +250,13 @@ async fn every_second(judge: Judge<'_>) -> Checked {
         line.contains(&silent_address) && (lower.contains("ping") || lower.contains("pong"))
     });
     let Some(why) = why.await else {
-        return Err(Miss::new(
+        return Err(Failed::Other(Miss::new(
             judge.say(
                 format!("a line naming the dropped client ({silent_address}) that says it answered no ping (with the word ping or pong)"),
                 format!("끊긴 클라이언트({silent_address})를 밝히고, ping에 답하지 않았다고 말하는 줄 (ping이나 pong이라는 낱말과 함께)"),
             ),
             judge.printed(&server.output),
-        ));
+        )));
     };
 
     // The answering client carries on: past three intervals it is still
@@ -246,7 +268,7 @@ async fn every_second(judge: Judge<'_>) -> Checked {
     let longest = gaps.iter().max().copied().unwrap_or(Duration::MAX);
     if ended || times.len() < 2 || longest > INTERVAL + SLACK {
         let answered_saw = pings_text(&times);
-        return Err(Miss::new(
+        return Err(Failed::Other(Miss::new(
             judge.say(
                 "a client that answers pings stays connected and is pinged every 1 s",
                 "ping에 답하는 클라이언트는 연결이 유지되고 1초마다 ping을 받는 것",
@@ -271,20 +293,20 @@ async fn every_second(judge: Judge<'_>) -> Checked {
                 "step1-ws-only/src/main.rs의 fn talk에서 답한 클라이언트가 끊겼습니다. \
                  Message::Pong 갈래에서 다음 틱 전에 답이 왔다고 기록하세요(answered = true)",
             )
-        })));
+        }))));
     }
     let still_here = "still here";
     let heard = format!("Received: {still_here}");
     let sent = writer.send(Message::text(still_here)).await;
     let printed_it = server.output.wait_for(0, PROMPTLY, |line| line == heard);
     if sent.is_err() || printed_it.await.is_none() {
-        return Err(Miss::new(
+        return Err(Failed::Other(Miss::new(
             judge.say(
                 format!("the answering client is still heard: {heard:?}"),
                 format!("답하는 클라이언트의 말이 여전히 들리는 것: {heard:?}"),
             ),
             judge.printed(&server.output),
-        ));
+        )));
     }
     reading.abort();
     Ok(judge.say(

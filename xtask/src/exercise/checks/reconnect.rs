@@ -13,7 +13,7 @@
 //! - after a second outage the wait is 1 s again.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -49,34 +49,64 @@ fn announced_delay(line: &str) -> Option<f64> {
     number.parse().ok()
 }
 
-/// The page, with each console line stamped with the moment it was seen.
+/// The page, with each line it lists stamped by the page itself with the
+/// moment it was added (milliseconds since 1970, the clock the tries are
+/// stamped with too): a busy browser may tell the check late, but the
+/// stamps stay right.
 struct Watched {
     page: Page,
-    lines: Vec<(Instant, String)>,
+    lines: Vec<(SystemTime, String)>,
 }
 
+/// Notes each line added to the page's list, with `Date.now()`, without
+/// changing what the page does.
+const STAMP_LINES: &str = "(() => { window.stampedLines = []; \
+    new MutationObserver(records => { for (const record of records) \
+    for (const node of record.addedNodes) window.stampedLines.push([Date.now(), node.textContent]); }) \
+    .observe(document.getElementById('log'), { childList: true }); return true; })()";
+
 impl Watched {
-    /// Notes console lines until `done` holds for the stamped lines, for at
-    /// most until `deadline`. Returns whether it held.
-    async fn until(&mut self, deadline: Instant, done: impl Fn(&[(Instant, String)]) -> bool) -> bool {
+    async fn new(judge: Judge<'_>, page: Page) -> Result<Watched, Miss> {
+        page.evaluate(STAMP_LINES).await.map_err(|error| {
+            Miss::new(
+                judge.say("the course's page, with its list #log", "#log 목록이 있는 강의의 페이지"),
+                judge.error(&error),
+            )
+        })?;
+        Ok(Watched {
+            page,
+            lines: Vec::new(),
+        })
+    }
+
+    /// Reads the stamped lines until `done` holds for them, for at most
+    /// until `deadline`. Returns whether it held.
+    async fn until(&mut self, deadline: Instant, done: impl Fn(&[(SystemTime, String)]) -> bool) -> bool {
         loop {
+            if let Ok(value) = self.page.evaluate("window.stampedLines").await {
+                self.lines = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|pair| {
+                        let millis = pair.get(0)?.as_f64()?;
+                        let text = pair.get(1)?.as_str()?.to_string();
+                        Some((UNIX_EPOCH + Duration::from_millis(millis as u64), text))
+                    })
+                    .collect();
+            }
             if done(&self.lines) {
                 return true;
             }
-            let known = self.page.seen.console.len();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.page.wait_until(left, |seen| seen.console.len() > known).await {
-                return done(&self.lines);
+            if Instant::now() >= deadline {
+                return false;
             }
-            let now = Instant::now();
-            for line in &self.page.seen.console[known..] {
-                self.lines.push((now, line.text.clone()));
-            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// The announcements since line `from`: when, and how many seconds.
-    fn announced(&self, from: usize) -> Vec<(Instant, f64)> {
+    fn announced(&self, from: usize) -> Vec<(SystemTime, f64)> {
         self.lines[from.min(self.lines.len())..]
             .iter()
             .filter_map(|(at, text)| Some((*at, announced_delay(text)?)))
@@ -87,7 +117,7 @@ impl Watched {
 /// Takes every connection on the step's port while the step is down and
 /// closes it at once, noting when each came.
 struct Stand {
-    tries: Arc<Mutex<Vec<Instant>>>,
+    tries: Arc<Mutex<Vec<SystemTime>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -103,7 +133,7 @@ impl Stand {
             let tries = tries.clone();
             tasks.push(tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    tries.lock().unwrap().push(Instant::now());
+                    tries.lock().unwrap().push(SystemTime::now());
                     drop(stream);
                 }
             }));
@@ -111,7 +141,7 @@ impl Stand {
         Stand { tries, tasks }
     }
 
-    fn tries(&self) -> Vec<Instant> {
+    fn tries(&self) -> Vec<SystemTime> {
         let mut tries = self.tries.lock().unwrap().clone();
         tries.sort();
         tries
@@ -123,6 +153,14 @@ impl Stand {
             task.abort();
             let _ = task.await;
         }
+    }
+}
+
+/// Seconds from `earlier` to `later`, negative when `later` came first.
+fn since(earlier: SystemTime, later: SystemTime) -> f64 {
+    match later.duration_since(earlier) {
+        Ok(after) => after.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
     }
 }
 
@@ -143,10 +181,7 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
     let mut server = judge.start(&[]).await?;
     let port = server.port;
     let page = open_page(judge, &page_url(port)).await?;
-    let mut watched = Watched {
-        page,
-        lines: Vec::new(),
-    };
+    let mut watched = Watched::new(judge, page).await?;
 
     // The first outage: three announcements, each try timed.
     stop(judge, &mut server).await?;
@@ -203,7 +238,7 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
         .find(|(_, text)| *text == greeting)
         .map(|(at, _)| *at);
     if let (Some(greeted_at), Some((announced_at, delay))) = (greeted_at, announced.last()) {
-        let waited = greeted_at.saturating_duration_since(*announced_at).as_secs_f64();
+        let waited = since(*announced_at, greeted_at);
         if waited + tolerance(*delay) < *delay {
             return Err(Miss::new(
                 judge.say(
@@ -309,7 +344,9 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
     let again = watched.announced(from);
     if first_try {
         // Its try, a second later.
-        tokio::time::sleep_until(again[0].0 + Duration::from_secs_f64(again[0].1 + tolerance(again[0].1)).min(Duration::from_secs(3))).await;
+        let due = again[0].1 + tolerance(again[0].1);
+        let so_far = since(again[0].0, SystemTime::now());
+        tokio::time::sleep(Duration::from_secs_f64((due - so_far).clamp(0.0, 3.0))).await;
     }
     let tries_again = stand.tries();
     stand.leave().await;
@@ -338,7 +375,7 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
         }
     }
 
-    let waits: Vec<String> = announced.iter().map(|(_, delay)| seconds(*delay)).collect();
+    let waits: Vec<String> = announced.iter().map(|(_, delay)| format!("{delay} s")).collect();
     Ok(judge.say(
         format!(
             "in the browser: after the step stopped, the page announced waits of {} and tried again after each; it connected again by itself, once, when the step restarted on the same port; what was typed then reached the new server; a second outage started again at 1 s",
@@ -355,8 +392,8 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
 /// i-th try comes the i-th announced wait after its announcement.
 fn judge_waits(
     judge: Judge<'_>,
-    announced: &[(Instant, f64)],
-    tries: &[Instant],
+    announced: &[(SystemTime, f64)],
+    tries: &[SystemTime],
     doubling: bool,
 ) -> Result<(), Miss> {
     let delays: Vec<f64> = announced.iter().map(|(_, delay)| *delay).collect();
@@ -401,28 +438,28 @@ fn judge_waits(
                 ),
             ));
         };
-        let waited = tried.saturating_duration_since(*at).as_secs_f64();
+        let waited = since(*at, *tried);
         if (waited - delay).abs() <= tolerance(*delay) {
             continue;
         }
         let saw = judge.say(
             format!(
                 "after \"Reconnecting in {delay} s\" the page tried again {}; it tried {} times in all",
-                if tried < at { "before the line was seen".to_string() } else { format!("after {}", seconds(waited)) },
+                if tried < at { "before the line was listed".to_string() } else { format!("after {}", seconds(waited)) },
                 tries.len()
             ),
             format!(
-                "\"Reconnecting in {delay} s\" 줄 뒤 {}에 다시 시도했고, 모두 {}번 시도했습니다",
-                if tried < at { "그 줄이 보이기도 전".to_string() } else { format!("{}", seconds(waited)) },
+                "\"Reconnecting in {delay} s\" 줄{} 다시 시도했고, 모두 {}번 시도했습니다",
+                if tried < at { "이 나오기도 전에".to_string() } else { format!(" 뒤 {} 만에", seconds(waited)) },
                 tries.len()
             ),
         );
         // A repeating timer started for an earlier announcement: the try
         // comes a whole number of that earlier wait after it.
         let repeating = announced[..index].iter().any(|(earlier, earlier_delay)| {
-            let since = tried.saturating_duration_since(*earlier).as_secs_f64();
-            let times = (since / earlier_delay).round();
-            times >= 2.0 && (since - times * earlier_delay).abs() <= tolerance(*earlier_delay)
+            let after = since(*earlier, *tried);
+            let times = (after / earlier_delay).round();
+            times >= 2.0 && (after - times * earlier_delay).abs() <= tolerance(*earlier_delay)
         });
         let hint = if waited < 0.1 * delay {
             judge.say(
