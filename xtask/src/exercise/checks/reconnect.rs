@@ -1,8 +1,8 @@
 //! Exercise 5: the page of step 3 loses its server and reconnects by
 //! itself, judged on timestamps. The check stops the step (its process is
-//! ended), then listens on the step's port itself, taking and closing every
-//! connection the page opens, so that each try is seen with the moment it
-//! came. Each `Reconnecting in N s` line the page lists is stamped too:
+//! ended), then listens on the step's port itself, taking every WebSocket
+//! request the page sends and closing it, so that each try is seen with
+//! the moment it came. Each line the page lists is stamped by the page:
 //!
 //! - the first wait is 1 s and each next one doubles (the cap of 30 s is
 //!   not reached in a check of a few seconds);
@@ -133,14 +133,39 @@ impl Stand {
             let tries = tries.clone();
             tasks.push(tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    tries.lock().unwrap().push(SystemTime::now());
-                    drop(stream);
+                    let came = SystemTime::now();
+                    let tries = tries.clone();
+                    tokio::spawn(async move {
+                        if asks_for_websocket(stream).await {
+                            tries.lock().unwrap().push(came);
+                        }
+                    });
                 }
             }));
         }
         Stand { tries, tasks }
     }
+}
 
+/// Whether a connection is a WebSocket's opening request. Browsers also
+/// open connections ahead of need that send nothing; those are not tries.
+async fn asks_for_websocket(mut stream: tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let read = async {
+        while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < 8192 {
+            if stream.read_buf(&mut head).await.unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    };
+    let _ = timeout(Duration::from_secs(2), read).await;
+    String::from_utf8_lossy(&head)
+        .to_ascii_lowercase()
+        .contains("upgrade: websocket")
+}
+
+impl Stand {
     fn tries(&self) -> Vec<SystemTime> {
         let mut tries = self.tries.lock().unwrap().clone();
         tries.sort();
