@@ -306,7 +306,10 @@ mod tests {
             "{lines:#?}"
         );
         assert!(
-            has(&format!("< Sec-WebSocket-Accept: {}\\r\\n", crate::wire::SAMPLE_ACCEPT)),
+            has(&format!(
+                "< Sec-WebSocket-Accept: {}\\r\\n",
+                crate::wire::SAMPLE_ACCEPT
+            )),
             "{lines:#?}"
         );
         assert!(has("< 81 11 "), "{lines:#?}");

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use std::ops::{Deref, DerefMut};
 use futures_util::StreamExt;
+use std::ops::{Deref, DerefMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -367,7 +367,10 @@ impl std::fmt::Display for NoFrame {
             NoFrame::Late => write!(f, "no frame from the server in time"),
             NoFrame::Ended(0) => write!(f, "the connection ended"),
             NoFrame::Ended(left) => {
-                write!(f, "the connection ended inside a frame ({left} bytes of it)")
+                write!(
+                    f,
+                    "the connection ended inside a frame ({left} bytes of it)"
+                )
             }
             NoFrame::Broken(what) => write!(f, "{what}"),
         }
@@ -417,7 +420,10 @@ impl RawSocket {
             if frame.opcode == CLOSE {
                 ensure!(frame.payload.len() >= 2, "a close frame without a code");
                 let code = u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
-                return Ok((code, String::from_utf8_lossy(&frame.payload[2..]).into_owned()));
+                return Ok((
+                    code,
+                    String::from_utf8_lossy(&frame.payload[2..]).into_owned(),
+                ));
             }
         }
     }
@@ -501,7 +507,9 @@ mod tests {
     fn the_rfc_example_frames() {
         assert_eq!(
             masked_frame(TEXT, b"Hello"),
-            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
         );
         assert_eq!(
             encode(0x81, None, b"Hello"),
@@ -514,9 +522,8 @@ mod tests {
 
     #[test]
     fn the_sample_accept_is_the_rfcs() {
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(
-            SAMPLE_KEY.as_bytes(),
-        );
+        let accept =
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes());
         assert_eq!(accept, SAMPLE_ACCEPT);
     }
 }

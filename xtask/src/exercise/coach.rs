@@ -193,7 +193,11 @@ fn print_list(current: usize, lang: Lang) {
             " "
         };
         let here = if index == current { "→" } else { " " };
-        println!("{here} {mark} {}. {}", exercise.number, exercise.title(lang));
+        println!(
+            "{here} {mark} {}. {}",
+            exercise.number,
+            exercise.title(lang)
+        );
     }
 }
 
@@ -219,4 +223,27 @@ pub fn snapshot(changes: &str) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     }
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A save is seen: a file whose text changes changes the snapshot,
+    /// and build output under `target/` is left out.
+    #[test]
+    fn a_saved_file_changes_the_snapshot() {
+        let folder = format!("target/coach-snapshot-{}", std::process::id());
+        let root = workspace_root().join(&folder);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let before = snapshot(&folder);
+        assert_eq!(before.len(), 1, "{before:?}");
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        std::fs::write(root.join("target/built"), "output").unwrap();
+        assert_eq!(snapshot(&folder), before, "build output is not a save");
+        std::fs::write(root.join("src/main.rs"), "fn main() { println!(); }\n").unwrap();
+        assert_ne!(snapshot(&folder), before);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

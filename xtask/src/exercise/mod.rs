@@ -157,13 +157,15 @@ pub async fn check(
     lang: Lang,
 ) -> Verdict {
     if exercise.browser && chromium.is_none() {
-        return Verdict::Unchecked(lang.pick(
-            format!("this check needs a browser: {}", browser::INSTALL_HINT),
-            "이 확인에는 브라우저가 필요합니다. Chromium을 설치하거나 \
+        return Verdict::Unchecked(
+            lang.pick(
+                format!("this check needs a browser: {}", browser::INSTALL_HINT),
+                "이 확인에는 브라우저가 필요합니다. Chromium을 설치하거나 \
              (Debian/Ubuntu: `sudo apt-get install -y chromium`) 환경 변수 CHROME에 Chrome이나 \
              Chromium 프로그램의 경로를 지정하세요"
-                .to_string(),
-        ));
+                    .to_string(),
+            ),
+        );
     }
     let judge = Judge {
         program,

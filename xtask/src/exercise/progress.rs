@@ -23,7 +23,8 @@ pub fn default_path() -> PathBuf {
         .join("exercise-progress.txt")
 }
 
-const HEADING: &str = "# cargo xtask exercise: each passed exercise and when (seconds since 1970, UTC)";
+const HEADING: &str =
+    "# cargo xtask exercise: each passed exercise and when (seconds since 1970, UTC)";
 
 impl Progress {
     /// The progress in `path`; none when there is no file yet. Lines that
@@ -87,11 +88,16 @@ pub fn date(seconds: u64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year}-{month:02}-{day:02} {:02}:{:02} UTC",

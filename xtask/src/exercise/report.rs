@@ -78,7 +78,10 @@ pub fn overview(all: bool, lang: Lang) -> ExitCode {
         println!(
             "{}",
             lang.pick(
-                format!("Checking {} exercise(s) against your steps ...", to_check.len()),
+                format!(
+                    "Checking {} exercise(s) against your steps ...",
+                    to_check.len()
+                ),
                 format!("실습 {}개를 여러분의 단계로 확인합니다 ...", to_check.len()),
             )
         );
@@ -184,7 +187,10 @@ pub fn details(exercise: &Exercise, verdict: &Verdict, lang: Lang) -> Vec<String
         }
         Verdict::NotYet(miss) => {
             let hint = miss.hint.as_deref().unwrap_or(exercise.hint(lang));
-            lines.push(lang.pick("✗ not yet", "✗ 아직 통과하지 못했습니다").to_string());
+            lines.push(
+                lang.pick("✗ not yet", "✗ 아직 통과하지 못했습니다")
+                    .to_string(),
+            );
             let [expected, saw, hint_label] = lang.pick(
                 ["expected:", "saw:     ", "hint:    "],
                 ["기대한 결과:", "실제 결과:  ", "힌트:       "],
@@ -202,8 +208,14 @@ pub fn details(exercise: &Exercise, verdict: &Verdict, lang: Lang) -> Vec<String
 /// the learner's files: shown after a pass, not before.
 pub fn solution_lines(exercise: &Exercise, lang: Lang) -> Vec<String> {
     let mut lines = vec![lang.pick(
-        format!("The reference solution is in {}/; to compare it with yours:", exercise.solution),
-        format!("참고 풀이: {}/ (여러분의 파일과 비교하는 명령은 다음과 같습니다)", exercise.solution),
+        format!(
+            "The reference solution is in {}/; to compare it with yours:",
+            exercise.solution
+        ),
+        format!(
+            "참고 풀이: {}/ (여러분의 파일과 비교하는 명령은 다음과 같습니다)",
+            exercise.solution
+        ),
     )];
     for file in exercise.solution_files() {
         let yours = file

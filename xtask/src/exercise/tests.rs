@@ -28,6 +28,7 @@ use crate::copies::{self, Change, Copy};
 use crate::docs;
 use crate::tools;
 
+mod added;
 mod variants;
 
 use variants::{Base, Expect, Variant};
@@ -111,10 +112,9 @@ const SIDE_BY_SIDE: usize = 4;
 /// variants pass, and each near miss fails with its own hint.
 async fn both_ways(number: u8) {
     let exercise = Exercise::numbered(number).expect("the exercise");
-    let Some(chromium) = chromium_if_needed(exercise).await else {
+    if chromium_if_needed(exercise).await.is_none() {
         return;
-    };
-    let chromium = chromium.as_ref();
+    }
     let programs = tokio::task::block_in_place(programs);
     let runs: usize = std::env::var("EXERCISE_RUNS")
         .ok()
@@ -122,25 +122,29 @@ async fn both_ways(number: u8) {
         .unwrap_or(1);
 
     let variants = variants::of(number);
-    let mut jobs = Vec::new();
+    let mut checked = Vec::new();
     for run in 0..runs {
-        for variant in &variants {
-            jobs.push((run, variant));
-        }
+        // A browser for each run, as each run of the command has: its pages
+        // (which keep trying to reconnect) end with it.
+        let chromium = chromium_if_needed(exercise).await.flatten();
+        let chromium = chromium.as_ref();
+        let run_checked = futures_util::stream::iter(&variants)
+            .map(|variant| {
+                let program = &programs[&label(number, variant.label)];
+                async move {
+                    let started = Instant::now();
+                    let verdict = check(exercise, program, chromium, Lang::En).await;
+                    let seconds = started.elapsed().as_secs_f64();
+                    (run, variant, verdict, seconds)
+                }
+            })
+            .buffer_unordered(SIDE_BY_SIDE)
+            .collect::<Vec<_>>()
+            .await;
+        checked.extend(run_checked);
     }
-    let checked = futures_util::stream::iter(jobs)
-        .map(|(run, variant)| {
-            let program = &programs[&label(number, variant.label)];
-            async move {
-                let started = Instant::now();
-                let verdict = check(exercise, program, chromium, Lang::En).await;
-                let seconds = started.elapsed().as_secs_f64();
-                (run, variant, verdict, seconds)
-            }
-        })
-        .buffer_unordered(SIDE_BY_SIDE)
-        .collect::<Vec<_>>()
-        .await;
+    let chromium = chromium_if_needed(exercise).await.flatten();
+    let chromium = chromium.as_ref();
 
     let mut problems = Vec::new();
     let mut tally: HashMap<&str, (usize, f64)> = HashMap::new();
@@ -271,10 +275,16 @@ async fn a_miss_is_told_in_korean_too() {
     let Verdict::NotYet(miss) = &verdict else {
         panic!("the course's step should fail: {verdict:?}");
     };
-    assert!(miss.expected.contains("에 대한 답"), "not in Korean: {miss:?}");
+    assert!(
+        miss.expected.contains("에 대한 답"),
+        "not in Korean: {miss:?}"
+    );
     let lines = details(exercise, &verdict, Lang::Ko);
     assert_eq!(lines[1], "✗ 아직 통과하지 못했습니다");
-    assert!(lines[2].trim_start().starts_with("기대한 결과:"), "{lines:?}");
+    assert!(
+        lines[2].trim_start().starts_with("기대한 결과:"),
+        "{lines:?}"
+    );
     assert!(lines[3].trim_start().starts_with("실제 결과:"), "{lines:?}");
     assert!(lines[4].contains("step1-ws-only/src/main.rs"), "{lines:?}");
     // No English sentence in the Korean story: the values (quoted) aside.
@@ -297,8 +307,13 @@ fn numbers_and_ranges_come_from_the_list() {
         assert!(parse(&[exercise.number.to_string()]).is_ok());
     }
     let beyond = (last + 1).to_string();
-    let error = parse(&[beyond.clone()]).err().expect("no such exercise");
-    assert!(error.to_string().contains(&format!("1 to {last}")), "{error}");
+    let error = parse(std::slice::from_ref(&beyond))
+        .err()
+        .expect("no such exercise");
+    assert!(
+        error.to_string().contains(&format!("1 to {last}")),
+        "{error}"
+    );
     let options = parse(&["--watch".into(), "2".into(), "--all".into()]).unwrap();
     assert!(options.watch && options.all && options.only == Some(2));
 }

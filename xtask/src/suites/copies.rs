@@ -202,8 +202,20 @@ pub fn build_all(copies: &[Copy]) -> anyhow::Result<Vec<Program>> {
                 .join(format!("{renamed}{}", std::env::consts::EXE_SUFFIX)),
         });
     }
-    let quoted: Vec<String> = members.iter().map(|member| format!("\"{member}\"")).collect();
-    let manifest = workspace_manifest_with(&format!("members = [{}]", quoted.join(", ")))?;
+    let quoted: Vec<String> = members
+        .iter()
+        .map(|member| format!("\"{member}\""))
+        .collect();
+    let mut manifest = workspace_manifest_with(&format!("members = [{}]", quoted.join(", ")))?;
+    // The copies are run, never stepped through in a debugger: without
+    // debug information each one compiles and links faster. Only the
+    // copies themselves: the dependencies stay as the course builds them.
+    for program in &programs {
+        manifest.push_str(&format!(
+            "\n[profile.dev.package.{:?}]\ndebug = false\n",
+            program.name
+        ));
+    }
     files.push(("Cargo.toml".to_string(), manifest.into()));
     files.push((
         "Cargo.lock".to_string(),
@@ -217,8 +229,11 @@ pub fn build_all(copies: &[Copy]) -> anyhow::Result<Vec<Program>> {
     for program in &programs {
         command.args(["-p", &program.name]);
     }
+    // Each copy is built once per change of the course: the incremental
+    // caches would only cost time and disk.
     let built = command
         .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_INCREMENTAL", "0")
         .current_dir(&together)
         .output()
         .context("cannot run cargo to build the copies of the steps")?;

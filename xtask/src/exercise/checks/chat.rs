@@ -90,7 +90,10 @@ async fn chat(judge: Judge<'_>) -> Checked {
             sent.push((from, format!("page {page} says {i}")));
         }
     }
-    let all: Vec<String> = sent.iter().map(|(_, text)| format!("Received: {text}")).collect();
+    let all: Vec<String> = sent
+        .iter()
+        .map(|(_, text)| format!("Received: {text}"))
+        .collect();
     let [one, two] = &mut pages;
     let everything = |seen: &crate::browser::Seen| all.iter().all(|line| seen.console_has(line));
     let _ = tokio::join!(

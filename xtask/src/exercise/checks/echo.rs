@@ -79,7 +79,9 @@ async fn echo(judge: Judge<'_>) -> Checked {
             return Err(Miss::new(wanted, format!("{answer:?}")).hint(hint));
         }
         let line = format!("Received: {text}");
-        let printed = server.output.wait_for(0, PROMPTLY, |printed| printed == line);
+        let printed = server
+            .output
+            .wait_for(0, PROMPTLY, |printed| printed == line);
         if printed.await.is_none() {
             return Err(Miss::new(
                 judge.say(

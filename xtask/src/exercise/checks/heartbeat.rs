@@ -59,11 +59,20 @@ type Pings = watch::Receiver<(Vec<Duration>, bool)>;
 async fn reading_client(
     judge: Judge<'_>,
     port: u16,
-) -> Result<(impl SinkExt<Message> + Unpin, Pings, tokio::task::JoinHandle<()>), Miss> {
-    let since = Instant::now();
+) -> Result<
+    (
+        impl SinkExt<Message> + Unpin,
+        Pings,
+        tokio::task::JoinHandle<()>,
+    ),
+    Miss,
+> {
     let socket = wire::greeted(port, PROMPTLY)
         .await
         .map_err(|error| judge.no_greeting(error))?;
+    // From the greeting: the server's interval starts once the handshake
+    // is done, which a busy machine may take a while to reach.
+    let since = Instant::now();
     let (writer, mut reader) = socket.split();
     let (seen, pings) = watch::channel((Vec::new(), false));
     let reading = tokio::spawn(async move {
@@ -112,10 +121,10 @@ async fn every_second(judge: Judge<'_>) -> Result<String, Failed> {
 
     // The client that never answers: a raw TCP connection that reads the
     // server's frames and writes nothing back.
-    let connected = Instant::now();
     let mut silent = wire::greeted_raw(port)
         .await
         .map_err(|error| judge.no_greeting(error))?;
+    let connected = Instant::now();
     let silent_address = silent
         .local_addr()
         .map(|address| address.to_string())
@@ -180,20 +189,34 @@ async fn every_second(judge: Judge<'_>) -> Result<String, Failed> {
             return Err(Failed::NoPing(Miss::new(
                 never_answers.to_string(),
                 judge.say(
-                    format!("no ping in {}, and the connection is still open", seconds(AT_MOST)),
-                    format!("{} 동안 ping이 없었고, 연결은 아직 열려 있습니다", seconds(AT_MOST)),
+                    format!(
+                        "no ping in {}, and the connection is still open",
+                        seconds(AT_MOST)
+                    ),
+                    format!(
+                        "{} 동안 ping이 없었고, 연결은 아직 열려 있습니다",
+                        seconds(AT_MOST)
+                    ),
                 ),
             )));
         }
         (_, Some(first)) if first > INTERVAL + SLACK => {
-            return Err(Failed::Other(Miss::new(
-                never_answers.to_string(),
-                judge.say(
-                    format!("the first ping came {} after connecting (pings at {silent_saw})", seconds(first)),
-                    format!("첫 ping이 연결하고 {} 뒤에 왔습니다 (ping을 받은 때: {silent_saw})", seconds(first)),
-                ),
-            )
-            .hint(Some(read_the_variable(judge))).into()));
+            return Err(Failed::Other(
+                Miss::new(
+                    never_answers.to_string(),
+                    judge.say(
+                        format!(
+                            "the first ping came {} after connecting (pings at {silent_saw})",
+                            seconds(first)
+                        ),
+                        format!(
+                            "첫 ping이 연결하고 {} 뒤에 왔습니다 (ping을 받은 때: {silent_saw})",
+                            seconds(first)
+                        ),
+                    ),
+                )
+                .hint(Some(read_the_variable(judge))),
+            ));
         }
         (Ending::StillOpen, Some(_)) => {
             return Err(Failed::Other(Miss::new(
@@ -237,7 +260,9 @@ async fn every_second(judge: Judge<'_>) -> Result<String, Failed> {
                          끊겼습니다. ping을 보내는 틱이 아니라, 답이 늦은 다음 틱에 끊으세요",
                     ))
                 };
-                return Err(Failed::Other(Miss::new(never_answers.to_string(), saw).hint(hint)));
+                return Err(Failed::Other(
+                    Miss::new(never_answers.to_string(), saw).hint(hint),
+                ));
             }
         }
     }
@@ -268,32 +293,38 @@ async fn every_second(judge: Judge<'_>) -> Result<String, Failed> {
     let longest = gaps.iter().max().copied().unwrap_or(Duration::MAX);
     if ended || times.len() < 2 || longest > INTERVAL + SLACK {
         let answered_saw = pings_text(&times);
-        return Err(Failed::Other(Miss::new(
-            judge.say(
-                "a client that answers pings stays connected and is pinged every 1 s",
-                "ping에 답하는 클라이언트는 연결이 유지되고 1초마다 ping을 받는 것",
-            ),
-            judge.say(
-                format!(
-                    "it was pinged at {answered_saw}{}; {}",
-                    if ended { " and was disconnected" } else { "" },
-                    judge.printed(&server.output)
+        return Err(Failed::Other(
+            Miss::new(
+                judge.say(
+                    "a client that answers pings stays connected and is pinged every 1 s",
+                    "ping에 답하는 클라이언트는 연결이 유지되고 1초마다 ping을 받는 것",
                 ),
-                format!(
-                    "ping을 받은 때 {answered_saw}{}; {}",
-                    if ended { ", 그리고 연결이 끊겼습니다" } else { "" },
-                    judge.printed(&server.output)
+                judge.say(
+                    format!(
+                        "it was pinged at {answered_saw}{}; {}",
+                        if ended { " and was disconnected" } else { "" },
+                        judge.printed(&server.output)
+                    ),
+                    format!(
+                        "ping을 받은 때 {answered_saw}{}; {}",
+                        if ended {
+                            ", 그리고 연결이 끊겼습니다"
+                        } else {
+                            ""
+                        },
+                        judge.printed(&server.output)
+                    ),
                 ),
-            ),
-        )
-        .hint(ended.then(|| {
-            judge.say(
-                "step1-ws-only/src/main.rs, fn talk: a client that answered was dropped. Note \
-                 the answer in an arm for Message::Pong (answered = true) before the next tick",
-                "step1-ws-only/src/main.rs의 fn talk에서 답한 클라이언트가 끊겼습니다. \
-                 Message::Pong 갈래에서 다음 틱 전에 답이 왔다고 기록하세요(answered = true)",
             )
-        }))));
+            .hint(ended.then(|| {
+                judge.say(
+                    "step1-ws-only/src/main.rs, fn talk: a client that answered was dropped. Note \
+                 the answer in an arm for Message::Pong (answered = true) before the next tick",
+                    "step1-ws-only/src/main.rs의 fn talk에서 답한 클라이언트가 끊겼습니다. \
+                 Message::Pong 갈래에서 다음 틱 전에 답이 왔다고 기록하세요(answered = true)",
+                )
+            })),
+        ));
     }
     let still_here = "still here";
     let heard = format!("Received: {still_here}");
@@ -353,8 +384,14 @@ async fn by_default(judge: Judge<'_>) -> Checked {
         _ => {
             let saw = match next {
                 Some(time) => judge.say(
-                    format!("with HEARTBEAT_SECS unset, a ping came after {}", seconds(time)),
-                    format!("HEARTBEAT_SECS가 없을 때 ping이 {} 뒤에 왔습니다", seconds(time)),
+                    format!(
+                        "with HEARTBEAT_SECS unset, a ping came after {}",
+                        seconds(time)
+                    ),
+                    format!(
+                        "HEARTBEAT_SECS가 없을 때 ping이 {} 뒤에 왔습니다",
+                        seconds(time)
+                    ),
                 ),
                 None if ended => judge.say(
                     "with HEARTBEAT_SECS unset, the connection ended before a ping".to_string(),

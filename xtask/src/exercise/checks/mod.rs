@@ -16,6 +16,7 @@ pub mod chat;
 pub mod echo;
 pub mod heartbeat;
 pub mod numbered;
+mod outage;
 pub mod reconnect;
 
 use std::future::Future;
@@ -91,18 +92,30 @@ impl Judge<'_> {
         }
         let kinds = [
             ("cannot connect", "서버에 연결할 수 없었습니다"),
-            ("no message within", "제한 시간 안에 메시지가 오지 않았습니다"),
+            (
+                "no message within",
+                "제한 시간 안에 메시지가 오지 않았습니다",
+            ),
             ("no greeting", "인사 메시지가 오지 않았습니다"),
             (
                 "the connection ended",
                 "메시지가 오기 전에 연결이 끊겼습니다",
             ),
             ("handshake", "웹소켓 핸드셰이크가 이루어지지 않았습니다"),
-            ("printed nothing", "단계가 시작한 뒤 아무것도 출력하지 않았습니다"),
+            (
+                "printed nothing",
+                "단계가 시작한 뒤 아무것도 출력하지 않았습니다",
+            ),
             ("not an address", "단계의 첫 줄이 주소가 아닙니다"),
             ("cannot start", "단계를 실행할 수 없었습니다"),
-            ("the first message is", "첫 메시지가 인사 메시지가 아니었습니다"),
-            ("the first frame is", "첫 프레임이 인사 메시지가 아니었습니다"),
+            (
+                "the first message is",
+                "첫 메시지가 인사 메시지가 아니었습니다",
+            ),
+            (
+                "the first frame is",
+                "첫 프레임이 인사 메시지가 아니었습니다",
+            ),
             ("no 101", "101 응답이 오지 않았습니다"),
         ];
         kinds

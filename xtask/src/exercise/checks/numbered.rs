@@ -64,7 +64,10 @@ async fn numbered_clients(judge: Judge<'_>) -> Checked {
     let mark = output.len();
     let arriving = (0..TOGETHER).map(|_| wire::greeted(port, PROMPTLY));
     let crowd = futures_util::future::join_all(arriving).await;
-    let crowd: Vec<_> = crowd.into_iter().collect::<Result<_, _>>().map_err(greeted)?;
+    let crowd: Vec<_> = crowd
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(greeted)?;
     let wanted: Vec<usize> = (4..4 + TOGETHER).collect();
     let numbers = lines_until(output, mark, PROMPTLY, |lines| {
         numbers_in(lines).len() >= TOGETHER
@@ -75,7 +78,9 @@ async fn numbered_clients(judge: Judge<'_>) -> Checked {
     if numbers != wanted {
         return Err(Miss::new(
             judge.say(
-                format!("{TOGETHER} clients connecting at once get the numbers {wanted:?}, one each"),
+                format!(
+                    "{TOGETHER} clients connecting at once get the numbers {wanted:?}, one each"
+                ),
                 format!("동시에 연결한 클라이언트 {TOGETHER}개가 하나씩 받는 번호 {wanted:?}"),
             ),
             judge.say(
@@ -110,7 +115,9 @@ async fn numbered_clients(judge: Judge<'_>) -> Checked {
 enum When {
     First,
     /// After a refused request; whether that printed a number itself.
-    AfterRefusal { numbered_refusal: bool },
+    AfterRefusal {
+        numbered_refusal: bool,
+    },
     AfterLeaving,
 }
 
@@ -123,7 +130,9 @@ fn numbers_in(lines: &[String]) -> Vec<usize> {
 fn number_of(line: &str) -> Option<usize> {
     let rest = line.trim().strip_prefix("Client #")?;
     let (number, after) = rest.split_once(' ')?;
-    after.starts_with("connected").then(|| number.parse().ok())?
+    after
+        .starts_with("connected")
+        .then(|| number.parse().ok())?
 }
 
 /// Waits for the `Client #N connected` line of the client that connected
@@ -141,7 +150,10 @@ async fn client_line(
     })
     .await;
     let numbers = numbers_in(&lines);
-    let numbered_refusal = when == (When::AfterRefusal { numbered_refusal: true });
+    let numbered_refusal = when
+        == (When::AfterRefusal {
+            numbered_refusal: true,
+        });
     if numbers == [number] && !numbered_refusal {
         return Ok(wanted);
     }

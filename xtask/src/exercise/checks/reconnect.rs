@@ -12,15 +12,12 @@
 //! - what is typed then reaches the new server;
 //! - after a second outage the wait is 1 s again.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 
+use super::outage::{Stand, Watched, announced_delay, since};
 use super::{Checked, Judge, Judging, listed, open_page, shortened};
-use crate::browser::Page;
 use crate::checks::browser::page_url;
 use crate::exercise::Miss;
 use crate::steps::Running;
@@ -38,156 +35,6 @@ fn tolerance(announced: f64) -> f64 {
 
 /// How long to watch for more sockets once the page is back.
 const NO_MORE: Duration = Duration::from_millis(2500);
-
-/// The delay a line `Reconnecting in 2 s` announces, in seconds.
-fn announced_delay(line: &str) -> Option<f64> {
-    let rest = line.strip_prefix("Reconnecting in ")?;
-    let number: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    number.parse().ok()
-}
-
-/// The page, with each line it lists stamped by the page itself with the
-/// moment it was added (milliseconds since 1970, the clock the tries are
-/// stamped with too): a busy browser may tell the check late, but the
-/// stamps stay right.
-struct Watched {
-    page: Page,
-    lines: Vec<(SystemTime, String)>,
-}
-
-/// Notes each line added to the page's list, with `Date.now()`, without
-/// changing what the page does.
-const STAMP_LINES: &str = "(() => { window.stampedLines = []; \
-    new MutationObserver(records => { for (const record of records) \
-    for (const node of record.addedNodes) window.stampedLines.push([Date.now(), node.textContent]); }) \
-    .observe(document.getElementById('log'), { childList: true }); return true; })()";
-
-impl Watched {
-    async fn new(judge: Judge<'_>, page: Page) -> Result<Watched, Miss> {
-        page.evaluate(STAMP_LINES).await.map_err(|error| {
-            Miss::new(
-                judge.say("the course's page, with its list #log", "#log 목록이 있는 강의의 페이지"),
-                judge.error(&error),
-            )
-        })?;
-        Ok(Watched {
-            page,
-            lines: Vec::new(),
-        })
-    }
-
-    /// Reads the stamped lines until `done` holds for them, for at most
-    /// until `deadline`. Returns whether it held.
-    async fn until(&mut self, deadline: Instant, done: impl Fn(&[(SystemTime, String)]) -> bool) -> bool {
-        loop {
-            if let Ok(value) = self.page.evaluate("window.stampedLines").await {
-                self.lines = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|pair| {
-                        let millis = pair.get(0)?.as_f64()?;
-                        let text = pair.get(1)?.as_str()?.to_string();
-                        Some((UNIX_EPOCH + Duration::from_millis(millis as u64), text))
-                    })
-                    .collect();
-            }
-            if done(&self.lines) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The announcements since line `from`: when, and how many seconds.
-    fn announced(&self, from: usize) -> Vec<(SystemTime, f64)> {
-        self.lines[from.min(self.lines.len())..]
-            .iter()
-            .filter_map(|(at, text)| Some((*at, announced_delay(text)?)))
-            .collect()
-    }
-}
-
-/// Takes every connection on the step's port while the step is down and
-/// closes it at once, noting when each came.
-struct Stand {
-    tries: Arc<Mutex<Vec<SystemTime>>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Stand {
-    async fn on(port: u16) -> Stand {
-        let tries = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        // Both loopback addresses: `localhost` may be either for the page.
-        for host in ["127.0.0.1", "::1"] {
-            let Ok(listener) = TcpListener::bind((host, port)).await else {
-                continue;
-            };
-            let tries = tries.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let came = SystemTime::now();
-                    let tries = tries.clone();
-                    tokio::spawn(async move {
-                        if asks_for_websocket(stream).await {
-                            tries.lock().unwrap().push(came);
-                        }
-                    });
-                }
-            }));
-        }
-        Stand { tries, tasks }
-    }
-}
-
-/// Whether a connection is a WebSocket's opening request. Browsers also
-/// open connections ahead of need that send nothing; those are not tries.
-async fn asks_for_websocket(mut stream: tokio::net::TcpStream) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut head = Vec::new();
-    let read = async {
-        while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < 8192 {
-            if stream.read_buf(&mut head).await.unwrap_or(0) == 0 {
-                break;
-            }
-        }
-    };
-    let _ = timeout(Duration::from_secs(2), read).await;
-    String::from_utf8_lossy(&head)
-        .to_ascii_lowercase()
-        .contains("upgrade: websocket")
-}
-
-impl Stand {
-    fn tries(&self) -> Vec<SystemTime> {
-        let mut tries = self.tries.lock().unwrap().clone();
-        tries.sort();
-        tries
-    }
-
-    /// Stops listening, so that the step can have its port again.
-    async fn leave(self) {
-        for task in self.tasks {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-/// Seconds from `earlier` to `later`, negative when `later` came first.
-fn since(earlier: SystemTime, later: SystemTime) -> f64 {
-    match later.duration_since(earlier) {
-        Ok(after) => after.as_secs_f64(),
-        Err(before) => -before.duration().as_secs_f64(),
-    }
-}
 
 fn seconds(value: f64) -> String {
     format!("{value:.1} s")
@@ -214,7 +61,11 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
     let stopped = Instant::now();
     let third = watched
         .until(stopped + Duration::from_secs(8), |lines| {
-            lines.iter().filter(|(_, text)| announced_delay(text).is_some()).count() >= 3
+            lines
+                .iter()
+                .filter(|(_, text)| announced_delay(text).is_some())
+                .count()
+                >= 3
         })
         .await;
     let announced = watched.announced(0);
@@ -268,10 +119,15 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
             return Err(Miss::new(
                 judge.say(
                     format!("after \"Reconnecting in {delay} s\", the next try {delay} s later"),
-                    format!("\"Reconnecting in {delay} s\" 줄 뒤 {delay}초가 지나서 하는 다음 시도"),
+                    format!(
+                        "\"Reconnecting in {delay} s\" 줄 뒤 {delay}초가 지나서 하는 다음 시도"
+                    ),
                 ),
                 judge.say(
-                    format!("the page was connected again {} after that line", seconds(waited)),
+                    format!(
+                        "the page was connected again {} after that line",
+                        seconds(waited)
+                    ),
                     format!("그 줄 뒤 {} 만에 다시 연결되었습니다", seconds(waited)),
                 ),
             ));
@@ -335,7 +191,10 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
         page.press_enter().await
     })
     .await;
-    let printed_it = server.output.wait_for(0, PROMPTLY, |line| line == heard).await;
+    let printed_it = server
+        .output
+        .wait_for(0, PROMPTLY, |line| line == heard)
+        .await;
     if !matches!(sent, Ok(Ok(()))) || printed_it.is_none() {
         let lines = listed(page).await;
         return Err(Miss::new(
@@ -363,7 +222,9 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
     let stopped = Instant::now();
     let first_try = watched
         .until(stopped + Duration::from_secs(4), |lines| {
-            lines[from..].iter().any(|(_, text)| announced_delay(text).is_some())
+            lines[from..]
+                .iter()
+                .any(|(_, text)| announced_delay(text).is_some())
         })
         .await;
     let again = watched.announced(from);
@@ -400,7 +261,10 @@ async fn reconnect(judge: Judge<'_>) -> Checked {
         }
     }
 
-    let waits: Vec<String> = announced.iter().map(|(_, delay)| format!("{delay} s")).collect();
+    let waits: Vec<String> = announced
+        .iter()
+        .map(|(_, delay)| format!("{delay} s"))
+        .collect();
     Ok(judge.say(
         format!(
             "in the browser: after the step stopped, the page announced waits of {} and tried again after each; it connected again by itself, once, when the step restarted on the same port; what was typed then reached the new server; a second outage started again at 1 s",
@@ -458,8 +322,16 @@ fn judge_waits(
             return Err(Miss::new(
                 expected_waits.to_string(),
                 judge.say(
-                    format!("{} announcements but only {} tries", announced.len(), tries.len()),
-                    format!("대기를 {}번 알렸지만 시도는 {}번뿐이었습니다", announced.len(), tries.len()),
+                    format!(
+                        "{} announcements but only {} tries",
+                        announced.len(),
+                        tries.len()
+                    ),
+                    format!(
+                        "대기를 {}번 알렸지만 시도는 {}번뿐이었습니다",
+                        announced.len(),
+                        tries.len()
+                    ),
                 ),
             ));
         };

@@ -111,7 +111,11 @@ fn echo() -> Vec<Variant> {
             "echo-then-print",
             "the echo sent before the Received: line is printed",
             vec![
-                replace(STEP1, "                    println!(\"Received: {text}\");\n", ""),
+                replace(
+                    STEP1,
+                    "                    println!(\"Received: {text}\");\n",
+                    "",
+                ),
                 replace(
                     STEP1,
                     "                        return format!(\"echo failed: {error}\");\n                    }\n",
@@ -132,7 +136,11 @@ fn echo() -> Vec<Variant> {
             "no-prefix",
             "an echo without the prefix",
             "came back as it was",
-            vec![replace(STEP1, "format!(\"Echo: {text}\")", "format!(\"{text}\")")],
+            vec![replace(
+                STEP1,
+                "format!(\"Echo: {text}\")",
+                "format!(\"{text}\")",
+            )],
         ),
         near_miss(
             "no-space",
@@ -154,7 +162,11 @@ fn echo() -> Vec<Variant> {
             "no-print",
             "echoes, but no longer prints Received:",
             "keep the println!",
-            vec![replace(STEP1, "                    println!(\"Received: {text}\");\n", "")],
+            vec![replace(
+                STEP1,
+                "                    println!(\"Received: {text}\");\n",
+                "",
+            )],
         ),
     ]
 }
@@ -191,7 +203,11 @@ fn numbered() -> Vec<Variant> {
             "open-count",
             "the number of open connections instead of a count",
             "given again",
-            vec![replace(STEP1, "println!(\"Client #{number} connected\");", "println!(\"Client #{open} connected\");")],
+            vec![replace(
+                STEP1,
+                "println!(\"Client #{number} connected\");",
+                "println!(\"Client #{open} connected\");",
+            )],
         ),
         near_miss(
             "tcp-count",
@@ -233,13 +249,21 @@ fn chat() -> Vec<Variant> {
         another(
             "roomier",
             "a channel that holds 100 messages",
-            vec![replace(STEP3, "broadcast::channel::<String>(64)", "broadcast::channel::<String>(100)")],
+            vec![replace(
+                STEP3,
+                "broadcast::channel::<String>(64)",
+                "broadcast::channel::<String>(100)",
+            )],
         ),
         near_miss(
             "sender-only",
             "a chat that only answers the sender",
             "only the sender's own page",
-            vec![replace(STEP3, into_channel, "let _ = websocket.send(Message::text(text)).await;")],
+            vec![replace(
+                STEP3,
+                into_channel,
+                "let _ = websocket.send(Message::text(text)).await;",
+            )],
         ),
         near_miss(
             "twice",
@@ -256,8 +280,16 @@ fn chat() -> Vec<Variant> {
             "a chat over a watch channel, which keeps only the latest message",
             "were lost",
             vec![
-                replace(STEP3, "broadcast::channel::<String>(64)", "tokio::sync::watch::channel(String::new())"),
-                replace(STEP3, "broadcast::Sender<String>", "tokio::sync::watch::Sender<String>"),
+                replace(
+                    STEP3,
+                    "broadcast::channel::<String>(64)",
+                    "tokio::sync::watch::channel(String::new())",
+                ),
+                replace(
+                    STEP3,
+                    "broadcast::Sender<String>",
+                    "tokio::sync::watch::Sender<String>",
+                ),
                 replace(
                     STEP3,
                     "said = heard.recv() => match said {",
@@ -281,7 +313,11 @@ fn heartbeat() -> Vec<Variant> {
         another(
             "at-once",
             "an interval whose first tick fires at once",
-            vec![replace(STEP1, "    ticks.tick().await; // the first tick comes at once\n", "")],
+            vec![replace(
+                STEP1,
+                "    ticks.tick().await; // the first tick comes at once\n",
+                "",
+            )],
         ),
         another(
             "with-greeting",
@@ -292,7 +328,11 @@ fn heartbeat() -> Vec<Variant> {
                     "    if let Err(error) = websocket.send(Message::text(GREETING)).await {",
                     "    let greeting_and_ping = async {\n        websocket.feed(Message::text(GREETING)).await?;\n        websocket.feed(Message::Ping(Default::default())).await?;\n        websocket.flush().await\n    };\n    if let Err(error) = greeting_and_ping.await {",
                 ),
-                replace(STEP1, "    let mut answered = true;\n", "    let mut answered = false;\n"),
+                replace(
+                    STEP1,
+                    "    let mut answered = true;\n",
+                    "    let mut answered = false;\n",
+                ),
             ],
         ),
         another(
@@ -307,7 +347,11 @@ fn heartbeat() -> Vec<Variant> {
         another(
             "ping-payload",
             "pings that carry a few bytes",
-            vec![replace(STEP1, "Message::Ping(Default::default())", "Message::Ping(b\"heartbeat\".to_vec().into())")],
+            vec![replace(
+                STEP1,
+                "Message::Ping(Default::default())",
+                "Message::Ping(b\"heartbeat\".to_vec().into())",
+            )],
         ),
         near_miss(
             "never-drops",
@@ -319,13 +363,21 @@ fn heartbeat() -> Vec<Variant> {
             "no-pong",
             "never notes a pong, so every client is dropped",
             "an arm for Message::Pong",
-            vec![replace(STEP1, "Some(Ok(Message::Pong(_))) => answered = true,", "Some(Ok(Message::Pong(_))) => {}")],
+            vec![replace(
+                STEP1,
+                "Some(Ok(Message::Pong(_))) => answered = true,",
+                "Some(Ok(Message::Pong(_))) => {}",
+            )],
         ),
         near_miss(
             "no-env",
             "ignores HEARTBEAT_SECS",
             "read HEARTBEAT_SECS",
-            vec![replace(STEP1, "std::env::var(\"HEARTBEAT_SECS\")", "std::env::var(\"NOT_HEARTBEAT_SECS\")")],
+            vec![replace(
+                STEP1,
+                "std::env::var(\"HEARTBEAT_SECS\")",
+                "std::env::var(\"NOT_HEARTBEAT_SECS\")",
+            )],
         ),
         near_miss(
             "one-late",
@@ -337,20 +389,32 @@ fn heartbeat() -> Vec<Variant> {
                     check_then_ping,
                     "                if !answered && late {\n                    return format!(\"no pong within {heartbeat:?} of a ping, dropped\");\n                }\n                late = !answered;\n                answered = false;\n",
                 ),
-                replace(STEP1, "    let mut answered = true;\n", "    let mut answered = true;\n    let mut late = false;\n"),
+                replace(
+                    STEP1,
+                    "    let mut answered = true;\n",
+                    "    let mut answered = true;\n    let mut late = false;\n",
+                ),
             ],
         ),
         near_miss(
             "default-30",
             "30 s when HEARTBEAT_SECS is unset, where the chapter says 5",
             "is not set, the interval is 5 seconds",
-            vec![replace(STEP1, "Duration::from_secs(5);", "Duration::from_secs(30);")],
+            vec![replace(
+                STEP1,
+                "Duration::from_secs(5);",
+                "Duration::from_secs(30);",
+            )],
         ),
         near_miss(
             "no-grace",
             "drops a client at the first tick, before any ping",
             "start with `answered` true",
-            vec![replace(STEP1, "    let mut answered = true;\n", "    let mut answered = false;\n")],
+            vec![replace(
+                STEP1,
+                "    let mut answered = true;\n",
+                "    let mut answered = false;\n",
+            )],
         ),
     ]
 }
@@ -410,7 +474,11 @@ fn reconnect() -> Vec<Variant> {
             "newest socket",
             vec![
                 replace(PAGE, "      socket.send(text);", "      first.send(text);"),
-                replace(PAGE, "    connect();\n", "    connect();\n    const first = socket;\n"),
+                replace(
+                    PAGE,
+                    "    connect();\n",
+                    "    connect();\n    const first = socket;\n",
+                ),
             ],
         ),
     ]
