@@ -358,16 +358,10 @@ fn judge_waits(
             let times = (after / earlier_delay).round();
             times >= 2.0 && (after - times * earlier_delay).abs() <= tolerance(*earlier_delay)
         });
-        let hint = if waited < 0.1 * delay {
-            judge.say(
-                "step2-html-client/index.html, socket.onclose: setTimeout counts milliseconds, \
-                 so a wait of N seconds is setTimeout(connect, delay * 1000); as written the page \
-                 tries again at once, flooding the server",
-                "step2-html-client/index.html의 socket.onclose에서 setTimeout은 밀리초로 셉니다. \
-                 N초를 기다리려면 setTimeout(connect, delay * 1000)입니다. 지금은 곧바로 다시 \
-                 시도해 서버에 연결 요청을 쏟아붓습니다",
-            )
-        } else if repeating {
+        // A repeating timer first: its tries come early too. Then a try
+        // far too early (the stamp of a try can be late on a busy machine,
+        // so "at once" is anything under half the wait).
+        let hint = if repeating {
             judge.say(
                 "step2-html-client/index.html, socket.onclose: a timer that repeats \
                  (setInterval) keeps trying on its own; call connect() once per close with \
@@ -375,6 +369,15 @@ fn judge_waits(
                 "step2-html-client/index.html의 socket.onclose에서 되풀이되는 타이머(setInterval)는 \
                  저절로 계속 시도합니다. 연결이 닫힐 때마다 setTimeout으로 connect()를 한 번만 \
                  부르세요",
+            )
+        } else if waited < 0.5 * delay {
+            judge.say(
+                "step2-html-client/index.html, socket.onclose: setTimeout counts milliseconds, \
+                 so a wait of N seconds is setTimeout(connect, delay * 1000); as written the page \
+                 tries again at once, flooding the server",
+                "step2-html-client/index.html의 socket.onclose에서 setTimeout은 밀리초로 셉니다. \
+                 N초를 기다리려면 setTimeout(connect, delay * 1000)입니다. 지금은 곧바로 다시 \
+                 시도해 서버에 연결 요청을 쏟아붓습니다",
             )
         } else {
             judge.say(
