@@ -103,6 +103,7 @@ fn copy_tree(from: &Path, to: &Path) {
     } else {
         let text = std::fs::read(from).unwrap();
         if std::fs::read(to).ok().as_deref() != Some(text.as_slice()) {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::write(to, text).unwrap();
         }
     }
