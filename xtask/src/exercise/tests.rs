@@ -17,6 +17,7 @@
 //! one line and pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -211,8 +212,6 @@ fn judged(exercise: &Exercise, variant: &Variant, verdict: &Verdict) -> Result<(
     }
 }
 
-use std::path::Path;
-
 /// The chapter's passing run of `cargo xtask exercise N`, in `lang`, shows
 /// the lines this run printed, up to client ports and durations.
 fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
@@ -226,6 +225,7 @@ fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) 
         .lines()
         .map(docs::comparable)
         .collect();
+    // The lines, to copy into the chapter when they change.
     println!("{}", details(exercise, verdict, lang).join("\n"));
     let announced = steps::build_line(lang);
     assert!(
