@@ -75,13 +75,15 @@ pub fn find() -> Result<PathBuf, String> {
 
 /// Chrome refuses to start its sandbox as root (as in a container or CI),
 /// and then only runs with `--no-sandbox`.
+/// `id -u` says so on Linux and macOS alike; Windows has no root.
 fn running_as_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        == Some("0")
+    if cfg!(windows) {
+        return false;
+    }
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }
 
 /// A running headless Chromium. Dropping it ends the browser and deletes

@@ -25,12 +25,8 @@ use crate::wire::ANSWER_TIMEOUT;
 /// Where a step listens unless told otherwise.
 const DEFAULT_ADDRESS: &str = "localhost:8080";
 
-/// The key of RFC 6455, section 1.3, whose accept value the RFC gives, so
-/// that a reader can check the server's answer against the RFC.
-pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// The masking key of the RFC's own examples (section 5.7).
-pub const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+pub use crate::wire::{SAMPLE_KEY, masked_frame};
+use crate::wire::{frame_length, mask, parse_header};
 
 /// Close code 1000, normal closure.
 const NORMAL_CLOSURE: u16 = 1000;
@@ -301,70 +297,6 @@ impl RawConnection {
     }
 }
 
-/// A client frame (FIN set) with the sample masking key.
-pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126, "short frames only");
-    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&SAMPLE_MASK);
-    frame.extend(mask(payload, SAMPLE_MASK));
-    frame
-}
-
-/// Masking and unmasking are the same XOR with the key, byte by byte.
-fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    payload
-        .iter()
-        .zip(key.iter().cycle())
-        .map(|(byte, k)| byte ^ k)
-        .collect()
-}
-
-/// The parts of a frame header (RFC 6455, section 5.2).
-struct FrameHeader {
-    fin: bool,
-    opcode: u8,
-    mask: Option<[u8; 4]>,
-    payload_length: usize,
-    /// The header's length in bytes, masking key included.
-    length: usize,
-}
-
-fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
-    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
-    let (payload_length, mut length) = match second & 0x7f {
-        126 => (
-            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        short => (short as usize, 2),
-    };
-    let mask = if second & 0x80 != 0 {
-        let key = bytes.get(length..length + 4)?.try_into().ok()?;
-        length += 4;
-        Some(key)
-    } else {
-        None
-    };
-    Some(FrameHeader {
-        fin: first & 0x80 != 0,
-        opcode: first & 0x0f,
-        mask,
-        payload_length,
-        length,
-    })
-}
-
-/// The length of the first frame in `bytes`, once all of it is there.
-fn frame_length(bytes: &[u8]) -> Option<usize> {
-    let header = parse_header(bytes)?;
-    let total = header.length + header.payload_length;
-    (bytes.len() >= total).then_some(total)
-}
-
 /// A frame as hex, one line per part, each with what it means.
 pub fn describe_frame(direction: char, frame: &[u8]) -> Vec<String> {
     let Some(header) = parse_header(frame) else {
@@ -484,7 +416,10 @@ mod tests {
             "{lines:#?}"
         );
         assert!(
-            has("< Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\\r\\n"),
+            has(&format!(
+                "< Sec-WebSocket-Accept: {}\\r\\n",
+                crate::wire::SAMPLE_ACCEPT
+            )),
             "{lines:#?}"
         );
         assert!(has("< 81 11 "), "{lines:#?}");

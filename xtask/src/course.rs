@@ -71,7 +71,7 @@ impl WayBack {
         match self {
             WayBack::Command(command) => lang.pick(
                 format!("To go back to the course's {path}: {command}"),
-                format!("강의의 원래 {path} 로 되돌리려면: {command}"),
+                format!("강의의 원래 상태로 되돌리는 명령({path}): {command}"),
             ),
             WayBack::Committed => lang.pick(
                 format!(
@@ -80,9 +80,9 @@ impl WayBack {
                      with the course's last one goes back"
                 ),
                 format!(
-                    "{path} 는 마지막 커밋 이후 바뀐 것이 없습니다. 변경을 커밋했다면 \
-                     `git log -- {path}` 로 커밋을 살펴보고, 강의의 마지막 커밋으로 \
-                     `git checkout 커밋 -- {path}` 하면 되돌아갑니다"
+                    "마지막 커밋 이후 {path}에는 바뀐 것이 없습니다. 변경을 커밋했다면 \
+                     `git log -- {path}` 명령으로 커밋을 살펴보고, 강의의 마지막 커밋을 골라 \
+                     `git checkout 커밋 -- {path}` 명령을 실행하면 되돌아갑니다"
                 ),
             ),
             WayBack::NoGit => lang.pick(
@@ -93,10 +93,10 @@ impl WayBack {
                      does it)"
                 ),
                 format!(
-                    "이 폴더는 git 저장소가 아니라서 강의의 원래 {path} 를 되살리는 명령이 \
-                     없습니다. 이 강의를 받았던 방법으로 새로 받아 그 안의 {path} 를 여러분의 것 \
-                     위에 복사하세요 (git 으로 받았다면 `git checkout HEAD -- {path}` 한 줄이면 \
-                     됩니다)"
+                    "이 폴더는 git 저장소가 아니라서 강의의 원래 파일({path})을 되살리는 명령이 \
+                     없습니다. 이 강의를 받았던 방법으로 새로 받아, 그 안에서 같은 경로({path})에 \
+                     있는 것을 여러분의 것 위에 복사하세요 (git으로 받았다면 \
+                     `git checkout HEAD -- {path}` 한 줄이면 됩니다)"
                 ),
             ),
         }

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -158,7 +157,7 @@ pub async fn gather_and_hold(
     }
 }
 
-async fn greet_and_send(port: u16, index: usize) -> anyhow::Result<TcpStream> {
+async fn greet_and_send(port: u16, index: usize) -> anyhow::Result<wire::RawSocket> {
     let mut stream = wire::greeted_raw(port).await?;
     let message = wire::masked_frame(0x1, message_of(index).as_bytes());
     stream
@@ -170,7 +169,7 @@ async fn greet_and_send(port: u16, index: usize) -> anyhow::Result<TcpStream> {
 
 /// Waits until every client is in, then sends a close frame and reads
 /// until the server, having answered it, ends the connection.
-async fn close_when_released(mut stream: TcpStream, mut released: watch::Receiver<bool>) {
+async fn close_when_released(mut stream: wire::RawSocket, mut released: watch::Receiver<bool>) {
     let _ = released.wait_for(|go| *go).await;
     let goodbye = async {
         stream

@@ -11,14 +11,33 @@
 //! - `cargo xtask docs` checks the walkthroughs against the code, and
 //!   `cargo xtask docs sync` rewrites their code blocks and outputs from it.
 //!
-//! Each subcommand lives in its own module.
+//! Each subcommand lives in its own module; `wire` is the one raw
+//! WebSocket codec and HTTP client they all use. The test-only suites live
+//! apart from the commands, in `suites/`: `abuse` (what a hostile or
+//! broken client does to the steps), `proxy` (the steps behind nginx) and
+//! `copies` (a step built from a changed copy of its files).
+//!
+//! Where a new check belongs:
+//!
+//! - a behaviour a chapter states about a step, checked against the
+//!   course's own step: `verify` (a function in `checks/`, in the group of
+//!   its step);
+//! - what a walkthrough shows (a code block, a command's output): a docs
+//!   scenario (`docs/`), which `cargo xtask docs` runs and compares;
+//! - what a learner's answer to an exercise must do: an exercise
+//!   (`exercise/list.rs` and `exercise/checks/`; see `exercises/README.md`);
+//! - anything else that guards the course, such as hostile clients or a
+//!   changed step that must fail: a test, in `suites/` or beside the code
+//!   it tests, run by `cargo test --workspace`.
 
 #[cfg(test)]
+#[path = "suites/abuse.rs"]
 mod abuse;
 mod browser;
 mod bytes;
 mod checks;
 #[cfg(test)]
+#[path = "suites/copies.rs"]
 mod copies;
 mod course;
 mod crowd;
@@ -28,6 +47,7 @@ mod lang;
 mod load;
 mod polling;
 #[cfg(test)]
+#[path = "suites/proxy.rs"]
 mod proxy;
 mod runner;
 #[cfg(test)]

@@ -53,12 +53,15 @@ impl Sink {
     }
 
     /// Records a check's result; a failure carries the process output that
-    /// may explain it.
+    /// may explain it, and says where in xtask the check was recorded, so
+    /// that its line names the check even when the problem does not.
+    #[track_caller]
     pub fn record(&self, subject: &str, result: anyhow::Result<String>, output: Option<&Output>) {
+        let at = std::panic::Location::caller();
         let verdict = match result {
             Ok(seen) => Verdict::Passed(seen),
             Err(problem) => Verdict::Failed {
-                problem: format!("{problem:#}"),
+                problem: format!("{problem:#} [{}:{}]", at.file(), at.line()),
                 output: output.map(Output::lines).unwrap_or_default(),
             },
         };
@@ -200,7 +203,7 @@ async fn report(plan: Plan, lang: Lang, mut print: impl FnMut(String)) -> Counts
         let counts = Counts::of(&outcomes);
         print(String::new());
         print(text::heading(heading, counts, lang));
-        for line in check_lines(&outcomes, lang) {
+        for line in check_lines(heading, &outcomes, lang) {
             print(line);
         }
         total.add(counts);
@@ -210,13 +213,14 @@ async fn report(plan: Plan, lang: Lang, mut print: impl FnMut(String)) -> Counts
 
 /// One line per check, and under a failure the last lines the process
 /// printed. The subject is shown only in a group that holds more than one
-/// (the browser group checks every step).
-fn check_lines(outcomes: &[Outcome], lang: Lang) -> Vec<String> {
+/// (the browser group checks every step). A failing line names its group
+/// and which of its checks failed, so that it says so when read alone.
+fn check_lines(heading: &str, outcomes: &[Outcome], lang: Lang) -> Vec<String> {
     let mixed = outcomes
         .iter()
         .any(|outcome| outcome.subject != outcomes[0].subject);
     let mut lines = Vec::new();
-    for outcome in outcomes {
+    for (index, outcome) in outcomes.iter().enumerate() {
         let subject = if mixed {
             format!("{:<6} ", outcome.subject)
         } else {
@@ -225,7 +229,8 @@ fn check_lines(outcomes: &[Outcome], lang: Lang) -> Vec<String> {
         match &outcome.verdict {
             Verdict::Passed(seen) => lines.push(format!("✓ {subject}{seen}")),
             Verdict::Failed { problem, output } => {
-                lines.push(format!("✗ {subject}{problem}"));
+                let which = text::which_check(heading, index + 1, outcomes.len(), lang);
+                lines.push(format!("✗ {subject}{which}: {problem}"));
                 if !output.is_empty() {
                     lines.push(format!("    {}", text::process_printed(lang)));
                     for line in output.iter().rev().take(30).rev() {
@@ -301,6 +306,14 @@ pub mod text {
 
     pub fn heading(heading: &str, counts: Counts, lang: Lang) -> String {
         format!("{heading}: {}", numbers(counts, lang))
+    }
+
+    /// `Step 1, ..., check 3 of 9`, for a failing line.
+    pub fn which_check(heading: &str, number: usize, of: usize, lang: Lang) -> String {
+        lang.pick(
+            format!("{heading}, check {number} of {of}"),
+            format!("{heading}, 확인 {of}개 중 {number}번째"),
+        )
     }
 
     pub fn skipped(why: &str, lang: Lang) -> String {
@@ -422,6 +435,13 @@ mod tests {
         plan.group("panicking", |_sink| async { panic!("a bug in a check") });
         let mut printed = Vec::new();
         let total = report(plan, Lang::En, |line| printed.push(line)).await;
+        // The failing line names its group, which check, and where in xtask
+        // it was recorded.
+        assert!(
+            printed[2].starts_with("✗ failing, check 1 of 2: no greeting [xtask/src/runner.rs:"),
+            "{printed:?}"
+        );
+        printed[2] = "✗ no greeting".to_string();
         let failing = [
             "failing: 0 passed, 1 failed, 1 skipped",
             "✗ no greeting",
@@ -433,7 +453,7 @@ mod tests {
         assert_eq!(printed[1..7], failing);
         assert_eq!(printed[8], "panicking: 0 passed, 1 failed");
         assert!(
-            printed[9].starts_with("✗ these checks stopped"),
+            printed[9].starts_with("✗ panicking, check 1 of 1: these checks stopped"),
             "{printed:?}"
         );
         assert_eq!((total.passed, total.failed, total.skipped), (0, 2, 1));

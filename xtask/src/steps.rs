@@ -333,6 +333,16 @@ impl Running {
         Ok(())
     }
 
+    /// Ends the process at once with the system's own means (the child's
+    /// kill: SIGKILL on Unix, TerminateProcess on Windows) and waits until
+    /// it is gone, so that its port is free again.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .await
+            .context("the process could not be stopped")
+    }
+
     /// The exit status, if the process ends within `wait`.
     pub async fn exit_status(&mut self, wait: Duration) -> Option<ExitStatus> {
         timeout(wait, self.child.wait()).await.ok()?.ok()

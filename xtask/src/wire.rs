@@ -1,10 +1,14 @@
 //! Talking to a step over real loopback sockets, as a browser or a
-//! WebSocket client would.
+//! WebSocket client would: HTTP requests, WebSocket clients through
+//! tungstenite, and the one raw WebSocket codec of xtask (frames encoded and
+//! decoded by hand, RFC 6455 section 5.2) for the checks that must send or
+//! see exact bytes.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::StreamExt;
+use std::ops::{Deref, DerefMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -169,30 +173,6 @@ pub async fn next_message(
     }
 }
 
-/// One frame from the server, within `wait`: its opcode and payload.
-pub async fn read_frame(stream: &mut TcpStream, wait: Duration) -> anyhow::Result<(u8, Vec<u8>)> {
-    let read = async {
-        let mut header = [0; 2];
-        stream.read_exact(&mut header).await?;
-        let length = match header[1] & 0x7f {
-            126 => u64::from(stream.read_u16().await?),
-            127 => stream.read_u64().await?,
-            length => u64::from(length),
-        };
-        ensure!(header[1] & 0x80 == 0, "the server sent a masked frame");
-        ensure!(
-            length <= 1 << 20,
-            "the server sent a frame of {length} bytes"
-        );
-        let mut payload = vec![0; length as usize];
-        stream.read_exact(&mut payload).await?;
-        Ok((header[0] & 0x0f, payload))
-    };
-    timeout(wait, read)
-        .await
-        .context("no frame from the server in time")?
-}
-
 /// Bytes shown as text, with anything unprintable escaped.
 pub fn printable(bytes: &[u8]) -> String {
     let text: String = bytes.escape_ascii().to_string();
@@ -203,96 +183,347 @@ pub fn printable(bytes: &[u8]) -> String {
     }
 }
 
-/// A valid upgrade request for `/`, with the sample key of RFC 6455.
+/// The key of RFC 6455, section 1.3: any 16 bytes in base64 will do as a
+/// key, and for this one the RFC gives the accept value, so a reader can
+/// check a server's answer against the RFC itself.
+pub const SAMPLE_KEY: &str = crate::sample_key!();
+
+/// `SAMPLE_KEY` as a literal, for requests written as constants
+/// (`concat!("...Sec-WebSocket-Key: ", sample_key!(), "\r\n...")`).
+#[macro_export]
+macro_rules! sample_key {
+    () => {
+        "dGhlIHNhbXBsZSBub25jZQ=="
+    };
+}
+
+/// The `Sec-WebSocket-Accept` value RFC 6455 gives for `SAMPLE_KEY`.
+pub const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// The masking key of the RFC's own examples (section 5.7).
+pub const SAMPLE_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Opcodes (RFC 6455, section 5.2).
+pub const TEXT: u8 = 0x1;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+
+/// A valid upgrade request for `/`, with the sample key.
 pub fn upgrade_request(port: u16) -> String {
     format!(
         "GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
 }
 
-/// Opens a WebSocket by hand over a plain TCP connection and reads the
-/// 101 and the greeting frame, so that a check can then send any bytes.
-pub async fn greeted_raw(port: u16) -> anyhow::Result<TcpStream> {
+/// The parts of a frame header.
+pub struct FrameHeader {
+    pub fin: bool,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub payload_length: usize,
+    /// The header's length in bytes, masking key included.
+    pub length: usize,
+}
+
+/// The header at the start of `bytes`, once all of it is there.
+pub fn parse_header(bytes: &[u8]) -> Option<FrameHeader> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (payload_length, mut length) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        short => (short as usize, 2),
+    };
+    let mask = if second & 0x80 != 0 {
+        let key = bytes.get(length..length + 4)?.try_into().ok()?;
+        length += 4;
+        Some(key)
+    } else {
+        None
+    };
+    Some(FrameHeader {
+        fin: first & 0x80 != 0,
+        opcode: first & 0x0f,
+        mask,
+        payload_length,
+        length,
+    })
+}
+
+/// The length of the first frame in `bytes`, once all of it is there.
+pub fn frame_length(bytes: &[u8]) -> Option<usize> {
+    let header = parse_header(bytes)?;
+    let total = header.length + header.payload_length;
+    (bytes.len() >= total).then_some(total)
+}
+
+/// Masking and unmasking are the same XOR with the key, byte by byte.
+pub fn mask(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    payload
+        .iter()
+        .zip(key.iter().cycle())
+        .map(|(byte, k)| byte ^ k)
+        .collect()
+}
+
+/// A frame: `first` holds FIN, the reserved bits and the opcode; the payload
+/// is masked with `mask` when there is one, as a client must.
+pub fn encode(first: u8, mask_key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mask_bit = if mask_key.is_some() { 0x80 } else { 0 };
+    let mut frame = vec![first];
+    match payload.len() {
+        length @ 0..=125 => frame.push(mask_bit | length as u8),
+        length @ 126..=65535 => {
+            frame.push(mask_bit | 126);
+            frame.extend((length as u16).to_be_bytes());
+        }
+        length => {
+            frame.push(mask_bit | 127);
+            frame.extend((length as u64).to_be_bytes());
+        }
+    }
+    match mask_key {
+        Some(key) => {
+            frame.extend(key);
+            frame.extend(mask(payload, key));
+        }
+        None => frame.extend_from_slice(payload),
+    }
+    frame
+}
+
+/// One frame as a client sends it: final, with `opcode`, masked with the
+/// sample key.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    encode(0x80 | opcode, Some(SAMPLE_MASK), payload)
+}
+
+/// A decoded frame: its opcode and its payload, unmasked.
+#[derive(Debug, PartialEq)]
+pub struct Frame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+/// Takes the first whole frame off the front of `bytes`, if it is there.
+pub fn decode(bytes: &mut Vec<u8>) -> Option<Frame> {
+    let header = parse_header(bytes)?;
+    let total = frame_length(bytes)?;
+    let rest = bytes.split_off(total);
+    let frame = std::mem::replace(bytes, rest);
+    let payload = &frame[header.length..];
+    let payload = match header.mask {
+        Some(key) => mask(payload, key),
+        None => payload.to_vec(),
+    };
+    Some(Frame {
+        opcode: header.opcode,
+        payload,
+    })
+}
+
+/// A WebSocket opened by hand over a plain TCP connection: the stream, and
+/// the bytes read from it that are not yet taken as frames. It derefs to
+/// the stream for writing raw bytes.
+pub struct RawSocket {
+    stream: TcpStream,
+    unread: Vec<u8>,
+}
+
+impl Deref for RawSocket {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl DerefMut for RawSocket {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+/// How a raw read of a frame failed.
+#[derive(Debug)]
+pub enum NoFrame {
+    /// Nothing whole arrived within the wait.
+    Late,
+    /// The connection ended (or was reset), with this many bytes of a
+    /// frame unread.
+    Ended(usize),
+    /// The server sent what no server may: a masked or oversized frame.
+    Broken(String),
+}
+
+impl std::fmt::Display for NoFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            NoFrame::Late => write!(f, "no frame from the server in time"),
+            NoFrame::Ended(0) => write!(f, "the connection ended"),
+            NoFrame::Ended(left) => {
+                write!(
+                    f,
+                    "the connection ended inside a frame ({left} bytes of it)"
+                )
+            }
+            NoFrame::Broken(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for NoFrame {}
+
+impl RawSocket {
+    /// The next frame from the server, within `wait`.
+    pub async fn frame(&mut self, wait: Duration) -> Result<Frame, NoFrame> {
+        let read = async {
+            loop {
+                if let Some(header) = parse_header(&self.unread) {
+                    if header.mask.is_some() {
+                        return Err(NoFrame::Broken("the server sent a masked frame".into()));
+                    }
+                    if header.payload_length > 1 << 20 {
+                        return Err(NoFrame::Broken(format!(
+                            "the server sent a frame of {} bytes",
+                            header.payload_length
+                        )));
+                    }
+                }
+                if let Some(frame) = decode(&mut self.unread) {
+                    return Ok(frame);
+                }
+                match self.stream.read_buf(&mut self.unread).await {
+                    Ok(0) | Err(_) => return Err(NoFrame::Ended(self.unread.len())),
+                    Ok(_) => {}
+                }
+            }
+        };
+        timeout(wait, read).await.unwrap_or(Err(NoFrame::Late))
+    }
+
+    /// Reads frames until a close frame, within `ANSWER_TIMEOUT`, and
+    /// returns its code and reason. Fails if the connection ends first.
+    pub async fn close_frame(&mut self) -> anyhow::Result<(u16, String)> {
+        let until = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.frame(left).await.map_err(|error| match error {
+                NoFrame::Late => anyhow::anyhow!("no close frame in time"),
+                other => anyhow::anyhow!("{other} before a close frame"),
+            })?;
+            if frame.opcode == CLOSE {
+                ensure!(frame.payload.len() >= 2, "a close frame without a code");
+                let code = u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
+                return Ok((
+                    code,
+                    String::from_utf8_lossy(&frame.payload[2..]).into_owned(),
+                ));
+            }
+        }
+    }
+}
+
+/// One frame from the server, within `wait`: its opcode and payload.
+#[cfg(test)]
+pub async fn read_frame(socket: &mut RawSocket, wait: Duration) -> anyhow::Result<(u8, Vec<u8>)> {
+    let frame = socket.frame(wait).await?;
+    Ok((frame.opcode, frame.payload))
+}
+
+/// Reads frames until a close frame and returns its code and reason.
+pub async fn read_close_frame(socket: &mut RawSocket) -> anyhow::Result<(u16, String)> {
+    socket.close_frame().await
+}
+
+/// Opens a WebSocket by hand: sends the upgrade request, reads the 101 up
+/// to its blank line and then the first frame, which must be the greeting.
+/// Frames the server sent together with it stay unread for the caller.
+pub async fn greeted_raw(port: u16) -> anyhow::Result<RawSocket> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .context("cannot connect")?;
     stream.write_all(upgrade_request(port).as_bytes()).await?;
-    let greeting = [&[0x81, GREETING.len() as u8][..], GREETING.as_bytes()].concat();
-    let mut answer = Vec::new();
-    let read = async {
-        while !answer.ends_with(&greeting) {
-            if stream.read_buf(&mut answer).await? == 0 {
-                bail!("the connection ended; got {}", printable(&answer));
+    let mut unread = Vec::new();
+    let head = async {
+        loop {
+            if let Some(end) = unread.windows(4).position(|window| window == b"\r\n\r\n") {
+                return Ok(end + 4);
+            }
+            if stream.read_buf(&mut unread).await? == 0 {
+                bail!("the connection ended; got {}", printable(&unread));
             }
         }
-        Ok(())
     };
-    timeout(ANSWER_TIMEOUT, read)
+    let end = timeout(ANSWER_TIMEOUT, head)
         .await
-        .context("no 101 and greeting in time")??;
+        .context("no answer to the upgrade request in time")??;
     ensure!(
-        answer.starts_with(b"HTTP/1.1 101 "),
+        unread.starts_with(b"HTTP/1.1 101 "),
         "no 101: {}",
-        printable(&answer)
+        printable(&unread)
     );
-    Ok(stream)
+    let unread = unread.split_off(end);
+    let mut socket = RawSocket { stream, unread };
+    let first = socket
+        .frame(ANSWER_TIMEOUT)
+        .await
+        .context("no greeting after the 101")?;
+    ensure!(
+        first.opcode == TEXT && first.payload == GREETING.as_bytes(),
+        "the first frame is opcode {:#x} with {}, not the greeting {GREETING:?}",
+        first.opcode,
+        printable(&first.payload)
+    );
+    Ok(socket)
 }
 
-/// One frame as a client sends it: final, with `opcode`, and masked.
-pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        length @ 0..=125 => frame.push(0x80 | length as u8),
-        length @ 126..=65535 => {
-            frame.push(0x80 | 126);
-            frame.extend((length as u16).to_be_bytes());
-        }
-        length => {
-            frame.push(0x80 | 127);
-            frame.extend((length as u64).to_be_bytes());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_at_every_length_class() {
+        for length in [0, 5, 125, 126, 65535, 65536] {
+            let payload: Vec<u8> = (0..length).map(|i| i as u8).collect();
+            for key in [None, Some(SAMPLE_MASK)] {
+                let mut bytes = encode(0x82, key, &payload);
+                bytes.extend([0x89, 0]);
+                let frame = decode(&mut bytes).expect("a whole frame");
+                assert_eq!((frame.opcode, frame.payload.len()), (0x2, length));
+                assert_eq!(frame.payload, payload);
+                assert_eq!(bytes, [0x89, 0], "the next frame is left");
+            }
         }
     }
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    frame.extend(mask);
-    frame.extend(
-        payload
-            .iter()
-            .enumerate()
-            .map(|(i, byte)| byte ^ mask[i % 4]),
-    );
-    frame
-}
 
-/// Reads frames until a close frame, within `ANSWER_TIMEOUT`, and returns
-/// its code and reason. Fails if the connection ends or is reset first.
-pub async fn read_close_frame(stream: &mut TcpStream) -> anyhow::Result<(u16, String)> {
-    let read = async {
-        loop {
-            let mut head = [0; 2];
-            stream
-                .read_exact(&mut head)
-                .await
-                .context("the connection ended or was reset before a close frame")?;
-            ensure!(head[1] & 0x80 == 0, "the server sent a masked frame");
-            let length = match head[1] & 0x7f {
-                126 => usize::from(stream.read_u16().await?),
-                127 => usize::try_from(stream.read_u64().await?)?,
-                length => usize::from(length),
-            };
-            let mut payload = vec![0; length];
-            stream
-                .read_exact(&mut payload)
-                .await
-                .context("the connection ended or was reset inside a frame")?;
-            if head[0] & 0x0f == 0x8 {
-                ensure!(payload.len() >= 2, "a close frame without a code");
-                let code = u16::from_be_bytes([payload[0], payload[1]]);
-                return Ok((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
-            }
-        }
-    };
-    timeout(ANSWER_TIMEOUT, read)
-        .await
-        .context("no close frame in time")?
+    /// RFC 6455, section 5.7: "Hello" masked with the sample key.
+    #[test]
+    fn the_rfc_example_frames() {
+        assert_eq!(
+            masked_frame(TEXT, b"Hello"),
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
+        );
+        assert_eq!(
+            encode(0x81, None, b"Hello"),
+            [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+        );
+        let mut half = masked_frame(TEXT, b"Hello");
+        half.pop();
+        assert!(decode(&mut half).is_none(), "half a frame is not a frame");
+    }
+
+    #[test]
+    fn the_sample_accept_is_the_rfcs() {
+        let accept =
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(SAMPLE_KEY.as_bytes());
+        assert_eq!(accept, SAMPLE_ACCEPT);
+    }
 }

@@ -1,7 +1,12 @@
 //! The steps in a real browser: headless Chromium opens each one as a
 //! learner would, and its console and network activity are compared with
-//! the tutorial and with what the original Node servers make a browser show
-//! (shared/reference/node-ws-behaviour.md).
+//! the tutorial and with what the original Node servers make a browser show.
+//! Measured with Node 20, `ws` 8.23.0, `express` 5.3.0 and headless
+//! Chromium 156: the `ws` server alone answers `/` and `/favicon.ico` with
+//! 426, so the console shows `Failed to load resource: ... 426 (Upgrade
+//! Required)` twice (the tutorial's two errors); express with `ws` on one
+//! port serves the page and logs `Received: Hello, WebSocket!`, but answers
+//! `/favicon.ico` with 404, one console error that step 3 does not have.
 
 use std::time::Duration;
 

@@ -154,7 +154,8 @@ pub struct ExpectedRefusal {
     pub method: &'static str,
     /// `None` sends `Host: localhost:PORT`; a name gets `:PORT` added.
     pub host: Option<&'static str>,
-    /// Headers after `Host`; `{port}` is replaced with the server's port.
+    /// Headers after `Host`; `{port}` is replaced with the server's port
+    /// and `{key}` with RFC 6455's sample key.
     pub headers: &'static str,
     pub status: u16,
     pub body: &'static str,
@@ -165,7 +166,7 @@ pub struct ExpectedRefusal {
 }
 
 const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n";
 
 pub const REFUSALS: &[ExpectedRefusal] = &[
     ExpectedRefusal {
@@ -215,7 +216,7 @@ pub const REFUSALS: &[ExpectedRefusal] = &[
         method: "GET",
         host: None,
         headers: "Upgrade: websocket\r\nConnection: Upgrade\r\n\
-                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n",
+                  Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 8\r\n",
         status: 400,
         body: "Missing or invalid Sec-WebSocket-Version header",
         header: Some(("Sec-WebSocket-Version", "13")),
@@ -248,7 +249,7 @@ pub const REFUSALS: &[ExpectedRefusal] = &[
         method: "GET",
         host: None,
         headers: "Origin: http://localhost:1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+                  Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
         status: 403,
         body: "WebSocket refused: only this server's own page may open it",
         header: None,
@@ -259,7 +260,7 @@ pub const REFUSALS: &[ExpectedRefusal] = &[
         method: "GET",
         host: Some("attacker.example"),
         headers: "Origin: http://attacker.example:{port}\r\nUpgrade: websocket\r\n\
-                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n\
                   Sec-WebSocket-Version: 13\r\n",
         status: 403,
         body: "Refused: this server answers only to localhost, 127.0.0.1 and [::1]",
@@ -287,7 +288,10 @@ pub async fn refuses(
 ) -> anyhow::Result<String> {
     let printed_before = output.len();
     let host = refusal.host.unwrap_or("localhost");
-    let headers = refusal.headers.replace("{port}", &port.to_string());
+    let headers = refusal
+        .headers
+        .replace("{port}", &port.to_string())
+        .replace("{key}", wire::SAMPLE_KEY);
     let request = format!(
         "{} / HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n",
         refusal.method

@@ -1,49 +1,97 @@
 //! Every exercise check both ways, on copies of the steps (never on the
-//! files in the workspace): the course's step as it is fails with a hint
-//! that names the file to change, the reference solution in `exercises/`
-//! passes, and near misses (the solution with one thing wrong) fail.
+//! files in the workspace): the course's step as it is fails, the
+//! reference solution in `exercises/` passes, solutions written another
+//! way from the chapter's text pass too, and near misses (a solution with
+//! one thing wrong) fail with a hint about that mistake.
+//!
+//! Each variant is a small edit of the reference solution or of the
+//! course's step (see `variants`), so the variants follow when a step is
+//! reshaped. All of them are built by one `cargo build` in one workspace
+//! of copies, once for the whole test run, and each exercise's variants
+//! are then checked side by side.
+//!
+//! `EXERCISE_RUNS=20` checks each variant 20 times, to measure how the
+//! timing checks hold up on a busy machine.
 //!
 //! The browser exercises need Chromium: where it is missing they say so in
 //! one line and pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Instant;
 
+use futures_util::StreamExt;
+
+use super::report::details;
 use super::*;
-use crate::copies::{self, Change};
+use crate::copies::{self, Change, Copy};
 use crate::docs;
 use crate::tools;
 
-fn exercise(chapter: u8) -> &'static Exercise {
-    EXERCISES
+mod added;
+mod variants;
+
+use variants::{Base, Expect, Variant};
+
+/// The files of the reference solution, each as a change that writes it
+/// over the course's file of the same path.
+fn solution(exercise: &Exercise) -> Vec<Change> {
+    let files = exercise.solution_files();
+    assert!(!files.is_empty(), "no files in {}", exercise.solution);
+    files
         .iter()
-        .find(|exercise| exercise.chapter == chapter)
-        .expect("an exercise for every chapter 1-5")
+        .map(|file| {
+            let path = file
+                .strip_prefix(exercise.solution)
+                .unwrap()
+                .trim_start_matches('/');
+            let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+            Change::write(path, text)
+        })
+        .collect()
 }
 
-/// The files of the reference solution in `exercises/chN/`, each as a
-/// change that writes it over the course's file of the same path.
-fn solution(chapter: u8) -> Vec<Change> {
-    let folder = workspace_root().join(format!("exercises/ch{chapter}"));
-    let mut changes = Vec::new();
-    let mut folders = vec![folder.clone()];
-    while let Some(current) = folders.pop() {
-        for entry in std::fs::read_dir(&current).expect("the solution's folder") {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-                continue;
+fn label(number: u8, variant: &str) -> String {
+    format!("ex{number}-{variant}")
+}
+
+/// Every variant of every exercise, built once for all the tests.
+fn programs() -> &'static HashMap<String, Program> {
+    static BUILT: OnceLock<Result<HashMap<String, Program>, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let mut copies = Vec::new();
+        for exercise in EXERCISES {
+            for variant in variants::of(exercise.number) {
+                let mut changes = match variant.base {
+                    Base::Course => Vec::new(),
+                    Base::Solution => solution(exercise),
+                };
+                changes.extend(variant.edits);
+                copies.push(Copy {
+                    label: label(exercise.number, variant.label),
+                    package: exercise.package,
+                    changes,
+                });
             }
-            let relative = path.strip_prefix(&folder).unwrap();
-            let relative = relative.to_string_lossy().replace('\\', "/");
-            changes.push(Change::write(
-                &relative,
-                std::fs::read_to_string(&path).unwrap(),
-            ));
         }
+        let started = Instant::now();
+        let programs = copies::build_all(&copies).map_err(|error| format!("{error:#}"))?;
+        println!(
+            "built {} copies together in {:.1} s",
+            copies.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(copies
+            .into_iter()
+            .zip(programs)
+            .map(|(copy, program)| (copy.label, program))
+            .collect())
+    });
+    match built {
+        Ok(programs) => programs,
+        Err(error) => panic!("{error}"),
     }
-    assert!(!changes.is_empty(), "no files in {}", folder.display());
-    changes
 }
 
 /// Chromium for a browser exercise: `Some(None)` when none is needed,
@@ -58,101 +106,109 @@ async fn chromium_if_needed(exercise: &Exercise) -> Option<Option<Chromium>> {
     ))
 }
 
-/// Builds a copy of the exercise's step with `changes`, runs the check, and
-/// returns its verdict and how long the check took (without the build).
-async fn verdict_on(
-    exercise: &Exercise,
-    label: &str,
-    changes: &[Change],
-    chromium: Option<&Chromium>,
-    lang: Lang,
-) -> Verdict {
-    let program = copies::build(exercise.package, label, changes)
-        .await
-        .unwrap_or_else(|error| panic!("{label}: {error:#}"));
-    let started = Instant::now();
-    let verdict = check(exercise, &program, chromium, lang).await;
-    println!(
-        "{label}: checked in {:.1} s: {verdict:?}",
-        started.elapsed().as_secs_f64()
-    );
-    verdict
-}
+/// How many variants of one exercise are checked at the same time.
+const SIDE_BY_SIDE: usize = 4;
 
-/// The check fails, with a hint that names the file to change.
-fn assert_not_yet(exercise: &Exercise, what: &str, verdict: Verdict, lang: Lang) -> Miss {
-    let Verdict::NotYet(miss) = verdict else {
-        panic!(
-            "{what}: exercise {} should fail, but: {verdict:?}",
-            exercise.chapter
-        );
-    };
-    let hint = miss.hint.as_deref().unwrap_or(exercise.hint(lang));
-    let file = if Path::new(exercise.changes).extension().is_some() {
-        exercise.changes.to_string()
-    } else {
-        format!("{}/src/main.rs", exercise.changes)
-    };
-    assert!(
-        hint.contains(&file),
-        "{what}: the hint does not name {file}: {hint}"
-    );
-    assert!(
-        !miss.expected.is_empty() && !miss.saw.is_empty(),
-        "{what}: {miss:?}"
-    );
-    miss
-}
-
-/// The course's step fails, the reference solution passes, and each near
-/// miss (the solution with one edit) fails.
-async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
-    let exercise = exercise(chapter);
-    let Some(chromium) = chromium_if_needed(exercise).await else {
+/// The course's step fails, the reference solution and the correct
+/// variants pass, and each near miss fails with its own hint.
+async fn both_ways(number: u8) {
+    let exercise = Exercise::numbered(number).expect("the exercise");
+    if chromium_if_needed(exercise).await.is_none() {
         return;
-    };
+    }
+    let programs = tokio::task::block_in_place(programs);
+    let runs: usize = std::env::var("EXERCISE_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(1);
+
+    let variants = variants::of(number);
+    let mut checked = Vec::new();
+    for run in 0..runs {
+        // A browser for each run, as each run of the command has: its pages
+        // (which keep trying to reconnect) end with it.
+        let chromium = chromium_if_needed(exercise).await.flatten();
+        let chromium = chromium.as_ref();
+        let run_checked = futures_util::stream::iter(&variants)
+            .map(|variant| {
+                let program = &programs[&label(number, variant.label)];
+                async move {
+                    let started = Instant::now();
+                    let verdict = check(exercise, program, chromium, Lang::En).await;
+                    let seconds = started.elapsed().as_secs_f64();
+                    (run, variant, verdict, seconds)
+                }
+            })
+            .buffer_unordered(SIDE_BY_SIDE)
+            .collect::<Vec<_>>()
+            .await;
+        checked.extend(run_checked);
+    }
+    let chromium = chromium_if_needed(exercise).await.flatten();
     let chromium = chromium.as_ref();
-    let lang = Lang::En;
 
-    let course = verdict_on(
-        exercise,
-        &format!("ex{chapter}-course"),
-        &[],
-        chromium,
-        lang,
-    )
-    .await;
-    assert_not_yet(exercise, "the course's step", course, lang);
+    let mut problems = Vec::new();
+    let mut tally: HashMap<&str, (usize, f64)> = HashMap::new();
+    for (run, variant, verdict, seconds) in checked {
+        let entry = tally.entry(variant.label).or_default();
+        match judged(exercise, variant, &verdict) {
+            Ok(()) => {
+                entry.0 += 1;
+                entry.1 = entry.1.max(seconds);
+            }
+            Err(problem) => problems.push(format!(
+                "exercise {number}, {} ({}), run {}: {problem}",
+                variant.label,
+                variant.what,
+                run + 1
+            )),
+        }
+    }
+    for variant in &variants {
+        let (right, slowest) = tally.get(variant.label).copied().unwrap_or_default();
+        println!(
+            "exercise {number} {:<28} {right}/{runs} as expected, slowest check {slowest:.1} s",
+            variant.label
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    let solved = verdict_on(
-        exercise,
-        &format!("ex{chapter}-solution"),
-        &solution(chapter),
-        chromium,
-        lang,
-    )
-    .await;
-    assert!(
-        solved.is_done(),
-        "the reference solution of exercise {chapter} should pass: {solved:?}"
-    );
-    assert_the_chapter_shows(exercise, &solved, Lang::En);
-    let solved_in_korean = verdict_on(
-        exercise,
-        &format!("ex{chapter}-solution"),
-        &solution(chapter),
-        chromium,
-        Lang::Ko,
-    )
-    .await;
-    assert_the_chapter_shows(exercise, &solved_in_korean, Lang::Ko);
+    // The chapter shows the passing run of the reference solution.
+    let reference = &programs[&label(number, "solution")];
+    for lang in [Lang::En, Lang::Ko] {
+        let verdict = check(exercise, reference, chromium, lang).await;
+        assert!(verdict.is_done(), "{lang:?}: {verdict:?}");
+        assert_the_chapter_shows(exercise, &verdict, lang);
+    }
+}
 
-    for (index, (what, edits)) in near_misses.into_iter().enumerate() {
-        let mut changes = solution(chapter);
-        changes.extend(edits);
-        let label = format!("ex{chapter}-near-miss-{}", index + 1);
-        let verdict = verdict_on(exercise, &label, &changes, chromium, lang).await;
-        assert_not_yet(exercise, what, verdict, lang);
+/// Whether `verdict` is what `variant` expects; a failure must name the
+/// file to change and, for a near miss, be about its mistake.
+fn judged(exercise: &Exercise, variant: &Variant, verdict: &Verdict) -> Result<(), String> {
+    match (&variant.expect, verdict) {
+        (Expect::Pass, Verdict::Done(_)) => Ok(()),
+        (Expect::Pass, other) => Err(format!("should pass, but: {other:?}")),
+        (Expect::Fail(about), Verdict::NotYet(miss)) => {
+            let hint = miss.hint.as_deref().unwrap_or(exercise.hint(Lang::En));
+            let file = if Path::new(exercise.changes).extension().is_some() {
+                exercise.changes.to_string()
+            } else {
+                format!("{}/src/main.rs", exercise.changes)
+            };
+            if !hint.contains(&file) {
+                return Err(format!("the hint does not name {file}: {hint}"));
+            }
+            if miss.expected.is_empty() || miss.saw.is_empty() {
+                return Err(format!("an empty expected or saw: {miss:?}"));
+            }
+            if !hint.contains(about) {
+                return Err(format!(
+                    "the hint is not about this mistake (it lacks {about:?}): {miss:?}"
+                ));
+            }
+            Ok(())
+        }
+        (Expect::Fail(_), other) => Err(format!("should fail, but: {other:?}")),
     }
 }
 
@@ -161,7 +217,7 @@ async fn both_ways(chapter: u8, near_misses: Vec<(&str, Vec<Change>)>) {
 fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) {
     let path = exercise.chapter_file(lang);
     let text = std::fs::read_to_string(workspace_root().join(&path)).unwrap();
-    let command = format!("$ cargo xtask exercise {}", exercise.chapter);
+    let command = format!("$ cargo xtask exercise {}", exercise.number);
     let block: Vec<String> = text
         .split("```")
         .find(|block| block.lines().any(|line| line == command))
@@ -169,6 +225,8 @@ fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) 
         .lines()
         .map(docs::comparable)
         .collect();
+    // The lines, to copy into the chapter when they change.
+    println!("{}", details(exercise, verdict, lang).join("\n"));
     let announced = steps::build_line(lang);
     assert!(
         block.contains(&announced),
@@ -182,155 +240,89 @@ fn assert_the_chapter_shows(exercise: &Exercise, verdict: &Verdict, lang: Lang) 
     }
 }
 
-const STEP1: &str = "step1-ws-only/src/main.rs";
-const STEP3: &str = "step3-combined/src/main.rs";
-const PAGE: &str = "step2-html-client/index.html";
-
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_1_echo_both_ways() {
-    both_ways(
-        1,
-        vec![(
-            "an echo without the prefix",
-            vec![Change::replace(
-                STEP1,
-                "format!(\"Echo: {text}\")",
-                "format!(\"{text}\")",
-            )],
-        )],
-    )
-    .await;
+    both_ways(1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_2_numbered_clients_both_ways() {
-    both_ways(
-        2,
-        vec![
-            (
-                "the number of open connections instead of a count",
-                vec![Change::replace(
-                    STEP1,
-                    "println!(\"Client #{number} connected\");",
-                    "println!(\"Client #{open} connected\");",
-                )],
-            ),
-            (
-                "every accepted TCP connection counted, the refused ones too",
-                vec![
-                    Change::replace(
-                        STEP1,
-                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n",
-                        "",
-                    ),
-                    Change::replace(
-                        STEP1,
-                        "    let Some(websocket) = handshake::accept(",
-                        "    let number = CLIENTS_SO_FAR.fetch_add(1, Ordering::Relaxed) + 1;\n    let Some(websocket) = handshake::accept(",
-                    ),
-                ],
-            ),
-        ],
-    )
-    .await;
+    both_ways(2).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_3_chat_both_ways() {
-    both_ways(
-        3,
-        vec![(
-            "a chat that only answers the sender",
-            vec![Change::replace(
-                STEP3,
-                "let _ = chat.send(text.to_string());",
-                "let _ = websocket.send(Message::text(text)).await;",
-            )],
-        )],
-    )
-    .await;
+    both_ways(3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_4_heartbeat_both_ways() {
-    both_ways(
-        4,
-        vec![
-            (
-                "pings, but never drops a client that does not answer",
-                vec![Change::replace(
-                    STEP1,
-                    "if !answered {",
-                    "if false && !answered {",
-                )],
-            ),
-            (
-                "never notes a pong, so every client is dropped",
-                vec![Change::replace(
-                    STEP1,
-                    "Some(Ok(Message::Pong(_))) => answered = true,",
-                    "Some(Ok(Message::Pong(_))) => {}",
-                )],
-            ),
-            (
-                "ignores HEARTBEAT_SECS",
-                vec![Change::replace(
-                    STEP1,
-                    "std::env::var(\"HEARTBEAT_SECS\")",
-                    "std::env::var(\"NOT_HEARTBEAT_SECS\")",
-                )],
-            ),
-        ],
-    )
-    .await;
+    both_ways(4).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_5_reconnect_both_ways() {
-    both_ways(
-        5,
-        vec![
-            (
-                "reconnects, but always after the same delay",
-                vec![Change::replace(
-                    PAGE,
-                    "delay = Math.min(delay * 2, 30);",
-                    "",
-                )],
-            ),
-            (
-                "reconnects, but the Send button keeps the first socket",
-                vec![
-                    Change::replace(PAGE, "      socket.send(text);", "      first.send(text);"),
-                    Change::replace(
-                        PAGE,
-                        "    connect();\n",
-                        "    connect();\n    const first = socket;\n",
-                    ),
-                ],
-            ),
-        ],
-    )
-    .await;
+    both_ways(5).await;
 }
 
-/// The runner speaks Korean when asked, and names the same file.
+/// The runner speaks Korean when asked: wholly Korean, with the headings a
+/// Korean teacher writes, and names the same file.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_miss_is_told_in_korean_too() {
-    let exercise = exercise(1);
-    let verdict = verdict_on(exercise, "ex1-course-ko", &[], None, Lang::Ko).await;
-    let miss = assert_not_yet(exercise, "the course's step, in Korean", verdict, Lang::Ko);
+    let exercise = Exercise::numbered(1).unwrap();
+    let program = &tokio::task::block_in_place(programs)[&label(1, "course")];
+    let verdict = check(exercise, program, None, Lang::Ko).await;
+    let Verdict::NotYet(miss) = &verdict else {
+        panic!("the course's step should fail: {verdict:?}");
+    };
     assert!(
         miss.expected.contains("에 대한 답"),
         "not in Korean: {miss:?}"
     );
+    let lines = details(exercise, &verdict, Lang::Ko);
+    assert_eq!(lines[1], "✗ 아직 통과하지 못했습니다");
+    assert!(
+        lines[2].trim_start().starts_with("기대한 결과:"),
+        "{lines:?}"
+    );
+    assert!(lines[3].trim_start().starts_with("실제 결과:"), "{lines:?}");
+    assert!(lines[4].contains("step1-ws-only/src/main.rs"), "{lines:?}");
+    // No English sentence in the Korean story: the values (quoted) aside.
+    for line in &lines[1..4] {
+        let unquoted: String = line.split('"').step_by(2).collect();
+        assert!(
+            !unquoted.contains(" the ") && !unquoted.contains("within"),
+            "English in a Korean line: {line:?}"
+        );
+    }
+}
+
+/// The number a learner types is checked against the list, whose length
+/// gives the range.
+#[test]
+fn numbers_and_ranges_come_from_the_list() {
+    let last = EXERCISES.len();
+    for (index, exercise) in EXERCISES.iter().enumerate() {
+        assert_eq!(usize::from(exercise.number), index + 1, "numbered in order");
+        assert!(parse(&[exercise.number.to_string()]).is_ok());
+    }
+    let beyond = (last + 1).to_string();
+    let error = parse(std::slice::from_ref(&beyond))
+        .err()
+        .expect("no such exercise");
+    assert!(
+        error.to_string().contains(&format!("1 to {last}")),
+        "{error}"
+    );
+    let options = parse(&["--watch".into(), "2".into(), "--all".into()]).unwrap();
+    assert!(options.watch && options.all && options.only == Some(2));
 }
 
 /// The lines of the course's file that a solution may replace: the ones
 /// the exercise itself changes (a signature that gains a parameter, the
 /// arm that now also answers). Lines are compared without their indent.
-fn replaced_by_the_solution(chapter: u8) -> &'static [&'static str] {
-    match chapter {
+fn replaced_by_the_solution(number: u8) -> &'static [&'static str] {
+    match number {
         1 => &["Some(Ok(Message::Text(text))) => println!(\"Received: {text}\"),"],
         2 => &[],
         3 => &[
@@ -357,10 +349,10 @@ fn replaced_by_the_solution(chapter: u8) -> &'static [&'static str] {
 /// changes, this fails until its solutions follow.
 #[test]
 fn every_solution_keeps_the_rest_of_the_course() {
-    for exercise in &EXERCISES {
-        let chapter = exercise.chapter;
-        let allowed = replaced_by_the_solution(chapter);
-        for change in solution(chapter) {
+    for exercise in EXERCISES {
+        let number = exercise.number;
+        let allowed = replaced_by_the_solution(number);
+        for change in solution(exercise) {
             let Change::Write { path, text } = change else {
                 unreachable!("solutions are whole files")
             };
@@ -377,15 +369,18 @@ fn every_solution_keeps_the_rest_of_the_course() {
                 }
                 assert!(
                     solution_lines.any(|kept| kept == line),
-                    "exercises/ch{chapter}/{path} lacks the course's line {line:?} (or has it out of \
-                     order): the course changed, so the solution must follow (`diff {path} \
-                     exercises/ch{chapter}/{path}` shows where)"
+                    "{}/{path} lacks the course's line {line:?} (or has it out of \
+                     order): the course changed, so the solution must follow (`git diff \
+                     --no-index {path} {}/{path}` shows where)",
+                    exercise.solution,
+                    exercise.solution
                 );
             }
             assert_eq!(
                 used.len(),
                 allowed.len(),
-                "exercises/ch{chapter}/{path}: the course no longer has all the lines the solution replaces: {allowed:?}"
+                "{}/{path}: the course no longer has all the lines the solution replaces: {allowed:?}",
+                exercise.solution
             );
         }
     }

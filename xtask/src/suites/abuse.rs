@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::crowd;
 use crate::steps::{self, Output, Running};
-use crate::wire::{self, PROMPTLY};
+use crate::wire::{self, PROMPTLY, SAMPLE_KEY};
 
 const SERVER_STEPS: [&str; 2] = ["step1", "step3"];
 
@@ -242,24 +242,7 @@ async fn one_byte_a_second(port: u16) -> anyhow::Result<Duration> {
 /// A client frame: `first` holds FIN, the reserved bits and the opcode.
 /// `masked` frames use the mask 0, which leaves the payload as it is.
 fn frame(first: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
-    let mask_bit = if masked { 0x80 } else { 0 };
-    let mut bytes = vec![first];
-    match payload.len() {
-        length @ 0..=125 => bytes.push(mask_bit | length as u8),
-        length @ 126..=65535 => {
-            bytes.push(mask_bit | 126);
-            bytes.extend_from_slice(&(length as u16).to_be_bytes());
-        }
-        length => {
-            bytes.push(mask_bit | 127);
-            bytes.extend_from_slice(&(length as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        bytes.extend_from_slice(&[0; 4]);
-    }
-    bytes.extend_from_slice(payload);
-    bytes
+    wire::encode(first, masked.then_some([0; 4]), payload)
 }
 
 /// Sends `bytes` on a fresh WebSocket and returns the code of the close
@@ -655,7 +638,7 @@ async fn upgrade_from(port: u16, origin: Option<&str>) -> anyhow::Result<u16> {
         .unwrap_or_default();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: localhost:{port}\r\n{origin}Upgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     stream.write_all(request.as_bytes()).await?;
@@ -709,7 +692,7 @@ async fn request_as(port: u16, host: &str, upgrade: bool) -> anyhow::Result<u16>
     let headers = if upgrade {
         format!(
             "Origin: http://{host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+             Sec-WebSocket-Key: {SAMPLE_KEY}\r\nSec-WebSocket-Version: 13\r\n"
         )
     } else {
         "Connection: close\r\n".to_string()

@@ -158,6 +158,135 @@ pub async fn build(package: &str, label: &str, changes: &[Change]) -> anyhow::Re
     })
 }
 
+/// One changed copy of a step among many built together.
+pub struct Copy<'a> {
+    /// Names the copy: letters, digits and `-`.
+    pub label: String,
+    pub package: &'a str,
+    pub changes: Vec<Change>,
+}
+
+/// Builds many changed copies at once: each in its own folder under
+/// `target/step-copies/together/<label>/`, all members of one workspace
+/// there, and built by one `cargo build`. Cargo then compiles them side by
+/// side on every core, and the dependencies once for all. Returns each
+/// copy's program, in the order given.
+pub fn build_all(copies: &[Copy]) -> anyhow::Result<Vec<Program>> {
+    let root = workspace_root();
+    let target = target_dir();
+    let together = target.join("step-copies").join("together");
+    let mut files = Vec::new();
+    let mut members = Vec::new();
+    let mut programs = Vec::new();
+    let mut course = Vec::new();
+    for (_, step_folder) in STEP_FOLDERS {
+        for file in files_under(&root.join(step_folder))? {
+            let relative = file
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            course.push((relative, text));
+        }
+    }
+    for copy in copies {
+        let label = &copy.label;
+        ensure!(
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-'),
+            "a copy's label is letters, digits and `-`, not {label:?}"
+        );
+        let folder = folder_of(copy.package)?;
+        let renamed = format!("{}-{label}", copy.package);
+        let mut copied = course.clone();
+        for change in &copy.changes {
+            apply(&mut copied, change).with_context(|| format!("copy {label}"))?;
+        }
+        rename_package(&mut copied, folder, copy.package, &renamed)?;
+        files.extend(
+            copied
+                .into_iter()
+                .map(|(path, text)| (format!("{label}/{path}"), text)),
+        );
+        members.push(format!("{label}/{folder}"));
+        programs.push(Program {
+            name: renamed.clone(),
+            path: target
+                .join("debug")
+                .join(format!("{renamed}{}", std::env::consts::EXE_SUFFIX)),
+        });
+    }
+    let quoted: Vec<String> = members
+        .iter()
+        .map(|member| format!("\"{member}\""))
+        .collect();
+    let mut manifest = workspace_manifest_with(&format!("members = [{}]", quoted.join(", ")))?;
+    // The copies are run, never stepped through in a debugger: without
+    // debug information each one compiles and links faster. Only the
+    // copies themselves: the dependencies stay as the course builds them.
+    for program in &programs {
+        manifest.push_str(&format!(
+            "\n[profile.dev.package.{:?}]\ndebug = false\n",
+            program.name
+        ));
+    }
+    files.push(("Cargo.toml".to_string(), manifest.into()));
+    files.push((
+        "Cargo.lock".to_string(),
+        std::fs::read(root.join("Cargo.lock")).context("cannot read Cargo.lock")?,
+    ));
+    mirror(&together, &files)?;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--quiet", "--offline"]);
+    for program in &programs {
+        command.args(["-p", &program.name]);
+    }
+    // Each copy is built once per change of the course: the incremental
+    // caches would only cost time and disk.
+    let built = command
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_INCREMENTAL", "0")
+        .current_dir(&together)
+        .output()
+        .context("cannot run cargo to build the copies of the steps")?;
+    if !built.status.success() {
+        bail!(
+            "building the copies in {} failed:\n{}",
+            together.display(),
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    Ok(programs)
+}
+
+/// Gives the copied package `package` in `folder` the name `renamed`.
+fn rename_package(
+    files: &mut [(String, Vec<u8>)],
+    folder: &str,
+    package: &str,
+    renamed: &str,
+) -> anyhow::Result<()> {
+    let manifest = format!("{folder}/Cargo.toml");
+    let name_line = format!("name = \"{package}\"");
+    let Some((_, package_manifest)) = files.iter_mut().find(|(path, _)| *path == manifest) else {
+        bail!("{manifest} is missing");
+    };
+    let text = String::from_utf8_lossy(package_manifest).into_owned();
+    ensure!(
+        text.contains(&name_line),
+        "{manifest} has no line `{name_line}`"
+    );
+    *package_manifest = text
+        .replacen(&name_line, &format!("name = \"{renamed}\""), 1)
+        .into_bytes();
+    Ok(())
+}
+
 /// The workspace's target directory, where the steps' dependencies are built.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -168,13 +297,18 @@ fn target_dir() -> PathBuf {
 /// The workspace's `Cargo.toml` with `folder` as its only member: the same
 /// dependency versions, features, profiles and lints as the course.
 fn workspace_manifest(folder: &str) -> anyhow::Result<String> {
+    workspace_manifest_with(&format!("members = [\"{folder}\"]"))
+}
+
+/// The workspace's `Cargo.toml` with its `members =` line replaced.
+fn workspace_manifest_with(members_line: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
         .context("cannot read the workspace's Cargo.toml")?;
     let members = text
         .lines()
         .find(|line| line.trim_start().starts_with("members ="))
         .context("the workspace's Cargo.toml has no `members =` line")?;
-    Ok(text.replacen(members, &format!("members = [\"{folder}\"]"), 1))
+    Ok(text.replacen(members, members_line, 1))
 }
 
 fn apply(files: &mut Vec<(String, Vec<u8>)>, change: &Change) -> anyhow::Result<()> {
