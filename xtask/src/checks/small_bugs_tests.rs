@@ -96,12 +96,16 @@ async fn the_checks_fail_on_step1_with_four_small_bugs() {
     }
 }
 
-/// Step 3 whose Ctrl+C keeps a connection's token of life itself, so it
-/// always waits its whole grace period.
+/// Step 3 whose Ctrl+C sleeps through its grace period instead of waiting
+/// for the connections to end, so it always waits the whole of it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prompt_exit_check_fails_on_step3_sitting_out_its_grace_period() {
     steps::build().unwrap();
-    let changes = [bug("step3", "drop(alive);", "let _kept = alive;")];
+    let changes = [bug(
+        "step3",
+        "let _ = timeout(GRACE, self.0.closed()).await;",
+        "tokio::time::sleep(GRACE).await;",
+    )];
     let program = copies::build("step3", "sits-out-grace", &changes)
         .await
         .unwrap();

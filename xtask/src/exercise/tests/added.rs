@@ -83,6 +83,7 @@ fn copy_workspace(to: &Path) {
         "step1-ws-only",
         "step2-html-client",
         "step3-combined",
+        "step4-many-servers",
         "exercises",
         "docs",
     ] {
