@@ -26,6 +26,7 @@ mod docs;
 mod exercise;
 mod lang;
 mod load;
+mod many_servers;
 mod polling;
 #[cfg(test)]
 mod proxy;
