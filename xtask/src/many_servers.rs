@@ -410,3 +410,83 @@ pub(crate) async fn start_instance(redis: &Redis, name: &str) -> anyhow::Result<
         .await
         .with_context(|| format!("instance {name} of step 4 did not start"))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Whatever Redis sends on `stream` within `wait`, as text.
+    async fn read_for(stream: &mut TcpStream, wait: Duration) -> String {
+        let mut bytes = Vec::new();
+        let _ = timeout(wait, async {
+            let mut buffer = [0; 4096];
+            while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+                bytes.extend_from_slice(&buffer[..read]);
+            }
+        })
+        .await;
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// What chapter 6 shows of Pub/Sub and Streams, against a real
+    /// redis-server. A subscriber that is away (a server restarting) and
+    /// subscribes again never gets what was published meanwhile: PUBLISH
+    /// answers that 0 subscribers heard it, and it is gone. A stream keeps
+    /// the entry added meanwhile, and XRANGE after the last id seen gives
+    /// exactly that entry.
+    #[tokio::test]
+    async fn pubsub_forgets_what_nobody_heard_a_stream_keeps_it() {
+        let Some(program) = tools::require_or_skip("redis-server", find_redis()) else {
+            return;
+        };
+        let redis = Redis::start(&program).await.unwrap();
+        let port = redis.port;
+
+        // Pub/Sub: one subscriber hears a message, leaves, comes back.
+        let mut subscriber = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        subscriber.write_all(b"SUBSCRIBE chat\r\n").await.unwrap();
+        read_for(&mut subscriber, Duration::from_millis(300)).await;
+        let published = wire::exchange(port, b"PUBLISH chat first\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        assert!(published.starts_with(b":1\r\n"), "{published:?}");
+        let heard = read_for(&mut subscriber, Duration::from_millis(300)).await;
+        assert!(heard.contains("first"), "the subscriber heard {heard:?}");
+        drop(subscriber);
+
+        let published = wire::exchange(port, b"PUBLISH chat while-away\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        assert!(
+            published.starts_with(b":0\r\n"),
+            "PUBLISH with no subscriber: {}",
+            wire::printable(&published)
+        );
+        let mut subscriber = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        subscriber.write_all(b"SUBSCRIBE chat\r\n").await.unwrap();
+        let heard = read_for(&mut subscriber, Duration::from_secs(1)).await;
+        assert!(heard.contains("subscribe"), "{heard:?}");
+        assert!(
+            !heard.contains("while-away"),
+            "the subscriber that came back heard {heard:?}"
+        );
+
+        // A stream: the entry added while the reader was away stays.
+        let added = wire::exchange(port, b"XADD log * text first\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        let added = String::from_utf8_lossy(&added);
+        let first_id = added.lines().nth(1).expect("XADD answers with the id");
+        wire::exchange(port, b"XADD log * text while-away\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        let range = format!("XRANGE log ({first_id} +\r\nQUIT\r\n");
+        let after = wire::exchange(port, range.as_bytes()).await.unwrap();
+        let after = String::from_utf8_lossy(&after);
+        assert!(after.contains("while-away"), "{after:?}");
+        assert!(!after.contains("first"), "{after:?}");
+        println!("PUBLISH with no subscriber: gone; XRANGE ({first_id} +: {after:?}");
+    }
+}

@@ -21,8 +21,8 @@ use tokio_tungstenite::tungstenite::Message;
 // `many_servers`, which `cargo xtask verify` uses too.
 use crate::many_servers;
 pub(crate) use crate::many_servers::{
-    ARRIVES, Balancer, Redis, Socket, close_code, find_nginx, find_redis, log_in, next_json,
-    open_chat, open_chat_over, say, until_chat, upgrade_request, wait_for_text,
+    ARRIVES, Balancer, Redis, close_code, find_nginx, find_redis, log_in, next_json, open_chat,
+    open_chat_over, say, until_chat, upgrade_request, wait_for_text,
 };
 use crate::steps::{Program, Running, Stop};
 use crate::tools;

@@ -8,7 +8,7 @@
 //! to install it (a failure with `REQUIRE_TOOLS=1`), as the browser checks
 //! are without Chromium.
 
-use anyhow::{anyhow, bail, ensure};
+use anyhow::{Context, anyhow, bail, ensure};
 use futures_util::SinkExt;
 use serde_json::Value;
 use tokio::net::TcpSocket;
@@ -116,7 +116,9 @@ pub async fn line_crosses(a: u16, b: u16) -> anyhow::Result<String> {
         history["instance"]
     );
     say(&mut on_a, "hello from A").await?;
-    let arrived = until_chat(&mut on_b, "hello from A").await?;
+    let arrived = until_chat(&mut on_b, "hello from A")
+        .await
+        .context("a line sent on a page of instance A did not reach a page of B")?;
     ensure!(
         arrived["author"] == "alice",
         "the line arrived on B without its author: {arrived}"
@@ -163,7 +165,9 @@ pub async fn replay_is_exact(a: u16, b: u16) -> anyhow::Result<String> {
         "back with ?after={last}, the page got the chat lines {replayed:?}, not {missed:?}"
     );
     say(&mut other, "live again").await?;
-    until_chat(&mut page, "live again").await?;
+    until_chat(&mut page, "live again")
+        .await
+        .context("after its history, the page that came back did not get the live chat")?;
     Ok(format!(
         "back with ?after=ID, the page got exactly {replayed:?}, then the live chat"
     ))
@@ -280,7 +284,8 @@ pub async fn pages_through_nginx(
             let state = wait_for_text(&page, "#state", |text| {
                 text.starts_with("Connected to instance")
             })
-            .await?;
+            .await
+            .with_context(|| format!("{name}'s page through nginx did not connect"))?;
             let instance = state
                 .trim_start_matches("Connected to instance ")
                 .split(' ')
