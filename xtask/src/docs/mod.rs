@@ -141,7 +141,10 @@ pub async fn run(sink: Sink, lang: Lang) {
         .filter(|scenario| !runs_changed(scenario))
         .collect();
     if let Some(why) = &redis_missing {
-        for scenario in scenarios.iter().filter(|name| transcripts::needs_redis(name)) {
+        for scenario in scenarios
+            .iter()
+            .filter(|name| transcripts::needs_redis(name))
+        {
             let why = format!("the output `{scenario}`: {why}");
             if crate::tools::required() {
                 let why = format!("{why} ({} is set)", crate::tools::REQUIRE_TOOLS);
@@ -173,6 +176,8 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
     };
     if !sync {
         steps::build()?;
+        // Chapter 6's outputs run step 4; a failed build is reported there.
+        let _ = crate::many_servers::build_step4();
         let lang = Lang::from_env();
         return runner::run("docs", lang, |plan| {
             plan.group(runner::text::docs(lang), move |sink| run(sink, lang))

@@ -318,7 +318,11 @@ async fn step4_two_instances() -> anyhow::Result<(Vec<String>, u16)> {
     lines.insert(before_ctrl_c.min(lines.len()), "^C".to_string());
     let lines = show_ports(
         lines,
-        &[(a.port, 8081), (b.port, 8082), (redis.port, REDIS_SHOWN_PORT)],
+        &[
+            (a.port, 8081),
+            (b.port, 8082),
+            (redis.port, REDIS_SHOWN_PORT),
+        ],
     );
     Ok((
         command("PORT=8082 INSTANCE=B cargo run -p step4", lines),
