@@ -49,7 +49,7 @@ pub async fn run(sink: Sink, browser: bool) {
         Err(error) => return sink.record(SUBJECT, Err(error), None),
     };
     let (a, b) = tokio::join!(start_instance(&redis, "A"), start_instance(&redis, "B"));
-    let (a, mut b) = match (a, b) {
+    let (a, mut b): (Running, Running) = match (a, b) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(error), _) | (_, Err(error)) => return sink.record(SUBJECT, Err(error), None),
     };
@@ -67,8 +67,16 @@ pub async fn run(sink: Sink, browser: bool) {
         }
         (Err(why), _) | (_, Err(why)) => missing(&sink, format!("two pages through nginx: {why}")),
     }
-    let result = sigterm_says_going_away(&mut b).await;
-    sink.record(SUBJECT, result, Some(&b.output));
+    match find_nginx() {
+        Ok(nginx) => {
+            let result = failover_through_nginx(&nginx, &a, &mut b).await;
+            sink.record(SUBJECT, result, Some(&b.output));
+        }
+        Err(why) => missing(&sink, format!("a failover through nginx: {why}")),
+    }
+    let mut a = a;
+    let result = sigterm_says_going_away(&mut a).await;
+    sink.record(SUBJECT, result, Some(&a.output));
 }
 
 /// The upgrade needs a session and our own page: 401 before any 101
@@ -311,6 +319,63 @@ pub async fn pages_through_nginx(
     Ok(format!(
         "through nginx, pages on instances {} and {}: {line:?} crossed, and the answer came back",
         instances_seen[0], instances_seen[1]
+    ))
+}
+
+/// Through the step's nginx file, a page on instance B; SIGTERM on B
+/// closes it with 1001; a line is said on A meanwhile; the page comes back
+/// through nginx with `?after=` its last id, lands on A, and gets exactly
+/// that line. This stops B.
+pub async fn failover_through_nginx(
+    nginx: &std::path::Path,
+    a: &Running,
+    b: &mut Running,
+) -> anyhow::Result<String> {
+    let balancer = Balancer::start(nginx, [a.port, b.port]).await?;
+    let port = balancer.port;
+    let token = log_in(port, "carol").await?;
+    let mut on_b = None;
+    for _ in 0..6 {
+        let (page, history) = open_chat(port, &token, None).await?;
+        if history["instance"] == "B" {
+            on_b = Some(page);
+            break;
+        }
+    }
+    let Some(mut page) = on_b else {
+        bail!("six connections through nginx never reached instance B");
+    };
+    let alice = log_in(a.port, "alice").await?;
+    let (mut on_a, _) = open_chat(a.port, &alice, None).await?;
+    say(&mut page, "before the failover").await?;
+    let seen = until_chat(&mut page, "before the failover").await?;
+    let last = seen["id"].as_str().unwrap_or_default().to_string();
+
+    b.stop(Stop::Terminate)?;
+    let (code, reason) = close_code(&mut page, ARRIVES).await?;
+    ensure!(
+        code == 1001,
+        "after SIGTERM on its instance the page got {code} ({reason:?}), not 1001"
+    );
+    drop(page);
+    ensure!(
+        b.exit_status(ARRIVES).await.is_some(),
+        "instance B did not exit after SIGTERM"
+    );
+    say(&mut on_a, "said during the failover").await?;
+    until_chat(&mut on_a, "said during the failover").await?;
+    let (_, history) = open_chat(port, &token, Some(&last))
+        .await
+        .context("the page could not come back through nginx with B stopped")?;
+    let replayed = chat_texts(&history);
+    ensure!(
+        history["instance"] == "A" && replayed == ["said during the failover"],
+        "back through nginx, the page is on instance {} with the chat lines {replayed:?}, \
+         not on A with [\"said during the failover\"]",
+        history["instance"]
+    );
+    Ok(format!(
+        "SIGTERM on B: its page got {code}, came back through nginx on A with exactly {replayed:?}"
     ))
 }
 
