@@ -272,7 +272,7 @@ pub mod text {
     pub fn step4(lang: Lang) -> &'static str {
         lang.pick(
             "Step 4, many servers sharing one chat through Redis",
-            "4단계: 여러 서버가 Redis로 채팅 하나를 나눠 씁니다",
+            "4단계: Redis로 채팅 하나를 나눠 쓰는 여러 서버",
         )
     }
 
