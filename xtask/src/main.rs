@@ -45,6 +45,7 @@ mod docs;
 mod exercise;
 mod lang;
 mod load;
+mod many_servers;
 mod polling;
 #[cfg(test)]
 #[path = "suites/proxy.rs"]

@@ -274,6 +274,13 @@ pub mod text {
         )
     }
 
+    pub fn step4(lang: Lang) -> &'static str {
+        lang.pick(
+            "Step 4, many servers sharing one chat through Redis",
+            "4단계: Redis로 채팅 하나를 나눠 쓰는 여러 서버",
+        )
+    }
+
     pub fn browser(lang: Lang) -> &'static str {
         lang.pick(
             "In a real browser (headless Chromium)",

@@ -9,145 +9,28 @@
 //! Without `redis-server` the tests say in one line how to install it and
 //! pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail (see `tools`).
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::{Child, Command};
-use tokio::time::{Instant, sleep, timeout};
-use tokio_tungstenite::WebSocketStream;
+use futures_util::SinkExt;
+use serde_json::Value;
+use tokio::net::TcpSocket;
+use tokio::time::{Instant, sleep};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::steps::{self, Program, Running, Stop, workspace_root};
+// The pieces that start Redis, step 4 and nginx and talk to them live in
+// `many_servers`, which `cargo xtask verify` uses too.
+use crate::many_servers;
+pub(crate) use crate::many_servers::{
+    ARRIVES, Balancer, Redis, close_code, find_nginx, find_redis, log_in, next_json, open_chat,
+    open_chat_over, say, until_chat, upgrade_request, wait_for_text,
+};
+use crate::steps::{Program, Running, Stop};
 use crate::tools;
-use crate::wire::{self, ANSWER_TIMEOUT};
-
-/// Where Debian puts `redis-server`.
-const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
-
-/// How long Redis may take to answer after it starts.
-const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Long enough for a message to cross Redis and an instance on a busy machine.
-const ARRIVES: Duration = Duration::from_secs(10);
-
-/// The program named by `REDIS_SERVER`, Debian's, or the first on the `PATH`.
-fn find_redis() -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os("REDIS_SERVER") {
-        let chosen = PathBuf::from(chosen);
-        return if chosen.is_file() {
-            Ok(chosen)
-        } else {
-            Err(format!("REDIS_SERVER={} is not a file", chosen.display()))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(PathBuf::from(DEBIAN_REDIS))
-        .chain(std::env::split_paths(&path).map(|dir| dir.join("redis-server")))
-        .find(|program| program.is_file())
-        .ok_or_else(|| tools::REDIS_MISSING.to_string())
-}
-
-/// A running `redis-server` of our own. Dropping it ends the process and
-/// deletes its directory.
-struct Redis {
-    port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Redis {
-    /// Starts `program` on a free port of 127.0.0.1, and waits until it
-    /// answers `PING`.
-    async fn start(program: &Path) -> anyhow::Result<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        Redis::start_on(program, port).await
-    }
-
-    /// Like `start`, on `port`: a Redis that comes back where it was.
-    async fn start_on(program: &Path, port: u16) -> anyhow::Result<Redis> {
-        let dir = std::env::temp_dir().join(format!("xtask-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut command = Command::new(program);
-        command
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--appendonly", "yes", "--save", ""])
-            .arg("--dir")
-            .arg(&dir);
-        let (child, output, _) = steps::spawn(command)?;
-        let mut redis = Redis { port, child, dir };
-        let deadline = Instant::now() + REDIS_START_TIMEOUT;
-        while redis.ping().await.is_err() {
-            if let Ok(Some(status)) = redis.child.try_wait() {
-                sleep(Duration::from_millis(200)).await;
-                bail!(
-                    "{} exited ({status}) as it started; it printed:\n{}",
-                    program.display(),
-                    output.last(15).join("\n")
-                );
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "redis-server did not answer on 127.0.0.1:{port} within {REDIS_START_TIMEOUT:?}"
-            );
-            sleep(Duration::from_millis(50)).await;
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// `PING` in Redis's protocol, by hand: `+PONG` back means it serves.
-    async fn ping(&self) -> anyhow::Result<()> {
-        let answer = wire::exchange(self.port, b"PING\r\nQUIT\r\n").await?;
-        ensure!(
-            answer.starts_with(b"+PONG"),
-            "no +PONG: {}",
-            wire::printable(&answer)
-        );
-        Ok(())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::wire;
 
 /// Builds step 4 once per test process.
 fn build_step4() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "step4", "--quiet"])
-            .current_dir(workspace_root())
-            .status()
-            .map_err(|error| format!("cannot run cargo: {error}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err("building step 4 failed: the compiler's messages are above".to_string())
-        }
-    });
-    if let Err(why) = built {
+    if let Err(why) = many_servers::build_step4() {
         panic!("{why}");
     }
 }
@@ -161,127 +44,7 @@ async fn redis_for_test() -> Option<Redis> {
 
 /// An instance of step 4 on a free port, using `redis`.
 async fn instance(redis: &Redis, name: &str) -> Running {
-    let url = redis.url();
-    Program::of("step4")
-        .start(&[("REDIS_URL", &url), ("INSTANCE", name)])
-        .await
-        .unwrap()
-}
-
-/// Logs in as `name`; returns the session cookie's token.
-async fn log_in(port: u16, name: &str) -> anyhow::Result<String> {
-    let body = format!("name={name}");
-    let request = format!(
-        "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let answer = wire::ask(port, request.as_bytes()).await?;
-    ensure!(
-        answer.status == 200,
-        "POST /login got {}",
-        answer.status_line
-    );
-    let cookie = answer.header("set-cookie").context("no Set-Cookie")?;
-    for attribute in ["HttpOnly", "SameSite=Strict"] {
-        ensure!(
-            cookie.contains(attribute),
-            "the cookie lacks {attribute}: {cookie}"
-        );
-    }
-    let token = cookie
-        .strip_prefix("session=")
-        .and_then(|rest| rest.split(';').next())
-        .with_context(|| format!("no session= in {cookie}"))?;
-    Ok(token.to_string())
-}
-
-type Socket = WebSocketStream<TcpStream>;
-
-/// Opens the chat on `/chat` (with `?after=ID` when given) as the page does
-/// once logged in, over `stream`; returns the socket and its first
-/// message, the history.
-async fn open_chat_over(
-    stream: TcpStream,
-    port: u16,
-    token: &str,
-    after: Option<&str>,
-) -> anyhow::Result<(Socket, Value)> {
-    let query = after.map(|id| format!("?after={id}")).unwrap_or_default();
-    let mut request = format!("ws://localhost:{port}/chat{query}").into_client_request()?;
-    let headers = request.headers_mut();
-    headers.insert("cookie", HeaderValue::try_from(format!("session={token}"))?);
-    headers.insert(
-        "origin",
-        HeaderValue::try_from(format!("http://localhost:{port}"))?,
-    );
-    let (mut socket, _) = timeout(
-        ANSWER_TIMEOUT,
-        tokio_tungstenite::client_async(request, stream),
-    )
-    .await
-    .context("no handshake answer in time")?
-    .context("the WebSocket handshake failed")?;
-    let history = next_json(&mut socket).await.context("no history")?;
-    ensure!(
-        history["type"] == "history",
-        "the first message is not the history: {history}"
-    );
-    Ok((socket, history))
-}
-
-async fn open_chat(port: u16, token: &str, after: Option<&str>) -> anyhow::Result<(Socket, Value)> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    open_chat_over(stream, port, token, after).await
-}
-
-/// The next JSON message, within `ARRIVES`.
-async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
-    match wire::next_message(socket, ARRIVES).await? {
-        Message::Text(text) => Ok(serde_json::from_str(&text)?),
-        other => bail!("not a text message: {other:?}"),
-    }
-}
-
-/// Reads until a chat line with `text` arrives; returns it.
-async fn until_chat(socket: &mut Socket, text: &str) -> anyhow::Result<Value> {
-    loop {
-        let message = next_json(socket).await?;
-        if message["type"] == "chat" && message["text"] == text {
-            return Ok(message);
-        }
-    }
-}
-
-async fn say(socket: &mut Socket, text: &str) -> anyhow::Result<()> {
-    let line = json!({"type": "chat", "text": text}).to_string();
-    socket.send(Message::text(line)).await?;
-    Ok(())
-}
-
-/// The close frame's code and reason at the end of what the server sends.
-async fn close_code(socket: &mut Socket, wait: Duration) -> anyhow::Result<(u16, String)> {
-    let read = async {
-        while let Some(message) = socket.next().await {
-            if let Message::Close(frame) = message? {
-                let frame = frame.context("a close frame without a code")?;
-                return Ok((u16::from(frame.code), frame.reason.to_string()));
-            }
-        }
-        bail!("the connection ended without a close frame")
-    };
-    timeout(wait, read)
-        .await
-        .context("no close frame in time")?
-}
-
-/// An upgrade request for `/chat` by hand, with extra header lines.
-fn upgrade_request(port: u16, extra: &str) -> String {
-    format!(
-        "GET /chat HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    )
+    many_servers::start_instance(redis, name).await.unwrap()
 }
 
 /// The upgrade needs a session (401 before any 101 without one, or with a
@@ -654,27 +417,6 @@ async fn healthz_follows_redis() {
     println!("Redis back: /healthz 200, and a login works");
 }
 
-/// Polls the texts of `selector` in `page` until one satisfies `wanted`,
-/// for at most `ARRIVES`; returns it.
-async fn wait_for_text(
-    page: &crate::browser::Page,
-    selector: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> anyhow::Result<String> {
-    let deadline = Instant::now() + ARRIVES;
-    loop {
-        let texts = page.texts(selector).await?;
-        if let Some(text) = texts.iter().find(|text| wanted(text)) {
-            return Ok(text.clone());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "no {selector} as wanted within {ARRIVES:?}; the page shows {texts:?}"
-        );
-        sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The page itself, in headless Chromium: two visitors log in on two
 /// instances, each page names its instance and author, a line typed on one
 /// appears on the other. Then the second instance stops (SIGTERM): its page
@@ -767,104 +509,6 @@ async fn two_pages_on_two_instances_chat_and_one_comes_back() {
     drop(a);
 }
 
-/// The step's nginx file, relative to the workspace root.
-const BALANCER_FILE: &str = "step4-many-servers/nginx-balancer.conf";
-
-/// Where Debian puts nginx.
-const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
-
-/// nginx with the step's file in front of two instances: nginx listens on
-/// a free port of 127.0.0.1 instead of port 80, and the two `server` lines
-/// name the instances' free ports instead of 8081 and 8082; the rest of the
-/// file is as written. Dropping it ends nginx and deletes its directory.
-///
-/// (The proxy tests of step 3 run nginx the same way; their runner is
-/// written for step 3's file, with one upstream.)
-struct Balancer {
-    port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Balancer {
-    async fn start(program: &Path, upstreams: [u16; 2]) -> anyhow::Result<Balancer> {
-        let site = std::fs::read_to_string(workspace_root().join(BALANCER_FILE))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut site = site;
-        for (line, replacement) in [
-            (
-                "listen 127.0.0.1:8000;",
-                format!("listen 127.0.0.1:{port};"),
-            ),
-            ("listen [::1]:8000;", String::new()),
-            (
-                "server 127.0.0.1:8081;",
-                format!("server 127.0.0.1:{};", upstreams[0]),
-            ),
-            (
-                "server 127.0.0.1:8082;",
-                format!("server 127.0.0.1:{};", upstreams[1]),
-            ),
-        ] {
-            ensure!(
-                site.matches(line).count() == 1,
-                "{BALANCER_FILE} must contain `{line}` exactly once: the test replaces it"
-            );
-            site = site.replace(line, &replacement);
-        }
-        let dir =
-            std::env::temp_dir().join(format!("xtask-balancer-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("site.conf"), site)?;
-        let shown = dir.display();
-        let config = format!(
-            "daemon off;\nmaster_process off;\npid {shown}/nginx.pid;\nerror_log stderr notice;\n\
-             events {{}}\nhttp {{\n    access_log off;\n    client_body_temp_path {shown}/body;\n    \
-             proxy_temp_path {shown}/proxy;\n    fastcgi_temp_path {shown}/fastcgi;\n    \
-             uwsgi_temp_path {shown}/uwsgi;\n    scgi_temp_path {shown}/scgi;\n    \
-             include {shown}/site.conf;\n}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), config)?;
-        let mut command = Command::new(program);
-        command
-            .args(["-e", "stderr", "-p"])
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"));
-        let (child, output, _) = steps::spawn(command)?;
-        let mut balancer = Balancer { port, child, dir };
-        let deadline = Instant::now() + REDIS_START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = balancer.child.try_wait() {
-                sleep(Duration::from_millis(200)).await;
-                bail!(
-                    "nginx exited ({status}); it printed:\n{}",
-                    output.last(15).join("\n")
-                );
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "nginx did not listen on {port} in time"
-            );
-            sleep(Duration::from_millis(50)).await;
-        }
-        Ok(balancer)
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The step's nginx file, in front of two instances: the login and the
 /// WebSockets go through it, new connections go to both instances in turn,
 /// and a line sent through one reaches the other. When one instance stops
@@ -925,21 +569,6 @@ async fn the_steps_nginx_file_balances_two_instances() {
         .collect();
     assert_eq!(missed, ["while B was away"]);
     println!("through nginx on port {port}: B stopped, the page came back on A with {missed:?}");
-}
-
-/// Debian's nginx, or the first on the `PATH`, or `NGINX`.
-fn find_nginx() -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os("NGINX") {
-        return Ok(PathBuf::from(chosen));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(PathBuf::from(DEBIAN_NGINX))
-        .chain(std::env::split_paths(&path).map(|dir| dir.join("nginx")))
-        .find(|program| program.is_file())
-        .ok_or_else(|| {
-            "no nginx found: install it (Debian/Ubuntu: `sudo apt-get install -y nginx`)"
-                .to_string()
-        })
 }
 
 /// The failover a learner runs: a page in headless Chromium, through the

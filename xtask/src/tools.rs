@@ -15,15 +15,13 @@ pub const CHROMIUM_MISSING: &str = "no Chromium found: install it (Debian/Ubuntu
     or Chromium program";
 
 /// What to say when there is no nginx. Chapter 5's proxy tests run it as a
-/// Unix program; on Windows they are for WSL. Only tests use nginx.
-#[cfg(test)]
+/// Unix program; on Windows they are for WSL. Step 4's checks run it too.
 pub const NGINX_MISSING: &str = "no nginx found: install it (Debian/Ubuntu: \
     `sudo apt-get install -y nginx`; macOS: `brew install nginx`; Windows: inside WSL, as on \
     Debian) or set NGINX to an nginx program";
 
 /// What to say when there is no `redis-server`, which step 4's tests start.
 /// Redis has no Windows build of its own; there it runs inside WSL.
-#[cfg(test)]
 pub const REDIS_MISSING: &str = "no redis-server found: install it (Debian/Ubuntu: \
     `sudo apt-get install -y redis-server`; macOS: `brew install redis`; Windows: inside WSL, \
     as on Debian) or set REDIS_SERVER to a redis-server program";

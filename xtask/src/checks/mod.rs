@@ -14,6 +14,7 @@ mod shared_code;
 pub mod step1;
 pub mod step2;
 pub mod step3;
+pub mod step4;
 
 #[cfg(test)]
 mod small_bugs_tests;

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::{Sink, greets_and_prints, step1, step2, step3};
+use super::{Sink, greets_and_prints, step1, step2, step3, step4};
 use crate::runner::{Outcome, Verdict};
 use crate::steps::{self, Output};
 
@@ -67,6 +67,20 @@ async fn step2_passes_every_check() {
 #[tokio::test]
 async fn step3_passes_every_check() {
     assert_all_passed(&outcomes_of(step3::run).await, 6);
+}
+
+/// Without redis-server the group is one skip (a failure with
+/// REQUIRE_TOOLS=1); with it, every check passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn step4_passes_every_check() {
+    // The pages through nginx only where both are installed: a skip for
+    // either would count as a failure here.
+    let pages = crate::browser::find().is_ok() && crate::many_servers::find_nginx().is_ok();
+    let outcomes = outcomes_of(|sink| step4::run(sink, pages)).await;
+    if crate::many_servers::find_redis().is_err() {
+        return;
+    }
+    assert_all_passed(&outcomes, 6);
 }
 
 /// A server that answers every connection with `200 OK`: what step 1 would

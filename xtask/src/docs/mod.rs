@@ -134,11 +134,27 @@ pub async fn run(sink: Sink, lang: Lang) {
     // The scenarios run side by side: each uses its own processes on its
     // own ports, and what varies with a busy machine (durations, figures)
     // is left out of the comparison anyway.
-    let scenarios: Vec<&str> = docs
+    let redis_missing = crate::many_servers::find_redis().err();
+    let mut scenarios: Vec<&str> = docs
         .outputs()
         .into_keys()
         .filter(|scenario| !runs_changed(scenario))
         .collect();
+    if let Some(why) = &redis_missing {
+        for scenario in scenarios
+            .iter()
+            .filter(|name| transcripts::needs_redis(name))
+        {
+            let why = format!("the output `{scenario}`: {why}");
+            if crate::tools::required() {
+                let why = format!("{why} ({} is set)", crate::tools::REQUIRE_TOOLS);
+                sink.record(SUBJECT, Err(anyhow::anyhow!(why)), None);
+            } else {
+                sink.skip(SUBJECT, why);
+            }
+        }
+        scenarios.retain(|name| !transcripts::needs_redis(name));
+    }
     let runs = join_all(scenarios.iter().map(|scenario| transcripts::run(scenario))).await;
     for (scenario, real) in scenarios.into_iter().zip(runs) {
         sink.record(
@@ -160,6 +176,8 @@ pub fn command(args: &[String]) -> anyhow::Result<ExitCode> {
     };
     if !sync {
         steps::build()?;
+        // Chapter 6's outputs run step 4; a failed build is reported there.
+        let _ = crate::many_servers::build_step4();
         let lang = Lang::from_env();
         return runner::run("docs", lang, |plan| {
             plan.group(runner::text::docs(lang), move |sink| run(sink, lang))

@@ -78,7 +78,21 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "polling",
         "cargo xtask polling: the same updates by HTTP polling and by a WebSocket",
     ),
+    (
+        "step4-no-redis",
+        "cargo run -p step4 with no Redis listening",
+    ),
+    (
+        "step4-two-instances",
+        "instance B's console: two instances share a Redis; bob's page on B chats with alice's on A; Ctrl+C on B",
+    ),
 ];
+
+/// Whether a scenario starts a `redis-server` of its own; without one it
+/// is skipped with the line that says how to install it.
+pub fn needs_redis(name: &str) -> bool {
+    name == "step4-two-instances"
+}
 
 /// The port every walkthrough shows.
 const SHOWN_PORT: u16 = 8080;
@@ -112,6 +126,8 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "step1-ping" => ping().await?,
         "step1-close" => close().await?,
         "port-in-use" => port_in_use().await?,
+        "step4-no-redis" => step4_no_redis().await?,
+        "step4-two-instances" => step4_two_instances().await?,
         "step2-no-server" => step2_no_server().await?,
         // Measured in this process: no step runs, so there is no port.
         "polling" => return crate::polling::transcript().await,
@@ -239,6 +255,84 @@ async fn step2_no_server() -> anyhow::Result<(Vec<String>, u16)> {
     let port_text = port.to_string();
     let run = run_to_end("step2", &[], &[("PORT", &port_text)], STEP2_TIMEOUT).await?;
     Ok((command("cargo run -p step2", run.output.lines()), port))
+}
+
+/// The port Redis listens on unless told otherwise, as the chapter shows it.
+const REDIS_SHOWN_PORT: u16 = 6379;
+
+/// `lines` with each actual port shown as the chapter shows it. The
+/// scenario then hands `show_port` a port that no longer appears.
+fn show_ports(lines: Vec<String>, shown: &[(u16, u16)]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|line| {
+            replace_numbers(line, |number| {
+                shown
+                    .iter()
+                    .find(|(actual, _)| actual.to_string() == number)
+                    .map(|(_, shown)| shown.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Step 4 with nothing listening where `REDIS_URL` points.
+async fn step4_no_redis() -> anyhow::Result<(Vec<String>, u16)> {
+    crate::many_servers::build_step4().map_err(anyhow::Error::msg)?;
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("redis://127.0.0.1:{nobody}");
+    let run = run_to_end("step4", &[], &[("REDIS_URL", &url)], PROMPTLY).await?;
+    let lines = show_ports(run.output.lines(), &[(nobody, REDIS_SHOWN_PORT)]);
+    Ok((command("cargo run -p step4", lines), nobody))
+}
+
+/// Two instances on one Redis, as a learner runs them in two terminals:
+/// alice's page on A, bob's on B; bob says hello and alice's page gets it;
+/// then Ctrl+C on B, whose page is closed with 1001. B's console.
+async fn step4_two_instances() -> anyhow::Result<(Vec<String>, u16)> {
+    use crate::many_servers::{Redis, find_redis, log_in, open_chat, say, until_chat};
+
+    crate::many_servers::build_step4().map_err(anyhow::Error::msg)?;
+    let redis = Redis::start(&find_redis().map_err(anyhow::Error::msg)?).await?;
+    let a = crate::many_servers::start_instance(&redis, "A").await?;
+    let mut b = crate::many_servers::start_instance(&redis, "B").await?;
+    settle(&b.output).await;
+    let alice = log_in(a.port, "alice").await?;
+    let (mut on_a, _) = open_chat(a.port, &alice, None).await?;
+    let bob = log_in(b.port, "bob").await?;
+    let (mut on_b, _) = open_chat(b.port, &bob, None).await?;
+    say(&mut on_b, "hello from B").await?;
+    until_chat(&mut on_a, "hello from B").await?;
+    settle(&b.output).await;
+
+    let before_ctrl_c = b.output.len();
+    b.interrupt()?;
+    // The page reads on, which answers the server's close frame: half a
+    // second after Ctrl+C, when B's writer has long sent its close frame.
+    // An answer at once can reach B's reading half before B sees its
+    // writer finish, and B's last line then says only "closed" (one run in
+    // two did), which would make the chapter's output differ from run to run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let page = tokio::spawn(async move { while let Some(Ok(_)) = on_b.next().await {} });
+    b.exit_status(PROMPTLY).await;
+    let _ = timeout(PROMPTLY, page).await;
+    settle(&b.output).await;
+    let mut lines = b.output.lines();
+    lines.insert(before_ctrl_c.min(lines.len()), "^C".to_string());
+    let lines = show_ports(
+        lines,
+        &[
+            (a.port, 8081),
+            (b.port, 8082),
+            (redis.port, REDIS_SHOWN_PORT),
+        ],
+    );
+    Ok((
+        command("PORT=8082 INSTANCE=B cargo run -p step4", lines),
+        redis.port,
+    ))
 }
 
 /// `cargo xtask bytes` in a second terminal while step 1 runs.
