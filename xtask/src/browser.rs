@@ -7,28 +7,32 @@
 //! responses, failed requests. Each page gets its own session and its own
 //! profile-like browser context, so pages checked side by side never see
 //! each other's requests, cookies or cached icons.
+//!
+//! This file starts and ends the browser (`find`, `Chromium`) and opens
+//! pages in it; `page` holds a page and what it saw (`Page`, `Seen`), and
+//! `devtools` the protocol's WebSocket that both talk through.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::future::join_all;
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use serde_json::json;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, timeout, timeout_at};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::time::timeout;
 
 use crate::course::DEFAULT_PORT;
 use crate::steps;
+
+mod devtools;
+mod page;
+
+use devtools::Connection;
+pub use page::{Page, Seen};
 
 /// How to get a browser where there is none.
 pub const INSTALL_HINT: &str = crate::tools::CHROMIUM_MISSING;
@@ -40,9 +44,6 @@ pub const UNREACHABLE_DEFAULT: &str = "net::ERR_NAME_NOT_RESOLVED";
 
 /// A cold start on a busy 2-core machine can take a few seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long Chromium may take to answer one command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The program named by `CHROME`, or the first Chrome or Chromium found on
 /// the `PATH` or in the usual macOS place.
@@ -299,353 +300,5 @@ impl Chromium {
 impl Drop for Chromium {
     fn drop(&mut self) {
         self.reader.abort();
-    }
-}
-
-/// One page, and what it did so far.
-pub struct Page {
-    connection: Arc<Connection>,
-    session: String,
-    events: mpsc::UnboundedReceiver<Value>,
-    pub seen: Seen,
-}
-
-impl Drop for Page {
-    /// Stops routing this page's events; the browser drops them.
-    fn drop(&mut self) {
-        self.connection
-            .sessions
-            .lock()
-            .unwrap()
-            .remove(&self.session);
-    }
-}
-
-/// What a page did, as the developer tools would show it.
-#[derive(Default, Debug)]
-pub struct Seen {
-    /// Console lines, from the page's scripts and from the browser itself
-    /// (such as "Failed to load resource"), and uncaught exceptions.
-    pub console: Vec<ConsoleLine>,
-    /// Each response: its URL and status.
-    pub responses: Vec<(String, u16)>,
-    /// Each request that got no response: its URL and the browser's reason.
-    pub failed: Vec<(String, String)>,
-    /// The URL of each WebSocket the page opened, as the browser
-    /// resolved it.
-    pub websockets: Vec<String>,
-    /// Network request ids and their URLs, to name the failed ones.
-    requests: HashMap<String, String>,
-}
-
-#[derive(Debug)]
-pub struct ConsoleLine {
-    /// `log`, `info`, `warning`, `error`, ...
-    pub level: String,
-    pub text: String,
-    /// The resource it is about, when the browser says.
-    pub url: Option<String>,
-}
-
-impl ConsoleLine {
-    pub fn is_error(&self) -> bool {
-        self.level == "error"
-    }
-}
-
-impl std::fmt::Display for ConsoleLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "[{}] {}", self.level, self.text)?;
-        if let Some(url) = &self.url {
-            write!(f, " ({url})")?;
-        }
-        Ok(())
-    }
-}
-
-impl Seen {
-    pub fn console_has(&self, text: &str) -> bool {
-        self.console.iter().any(|line| line.text == text)
-    }
-
-    pub fn errors(&self) -> Vec<&ConsoleLine> {
-        self.console.iter().filter(|line| line.is_error()).collect()
-    }
-
-    pub fn status_of(&self, url: &str) -> Option<u16> {
-        self.responses
-            .iter()
-            .find(|(seen, _)| seen == url)
-            .map(|&(_, status)| status)
-    }
-
-    /// Notes one CDP event; events this module does not use are ignored.
-    fn note(&mut self, event: &Value) {
-        let params = &event["params"];
-        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
-        match event["method"].as_str().unwrap_or_default() {
-            "Runtime.consoleAPICalled" => {
-                // console.log('a', 1) has two arguments; join them as the
-                // console shows them.
-                let arguments = params["args"].as_array().cloned().unwrap_or_default();
-                let words: Vec<String> = arguments
-                    .iter()
-                    .map(|argument| match &argument["value"] {
-                        Value::String(word) => word.clone(),
-                        Value::Null => text(&argument["description"]),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                // A failed console.assert() is shown as an error.
-                let level = match text(&params["type"]).as_str() {
-                    "assert" => "error".to_string(),
-                    other => other.to_string(),
-                };
-                self.console.push(ConsoleLine {
-                    level,
-                    text: words.join(" "),
-                    url: None,
-                });
-            }
-            "Log.entryAdded" => {
-                let entry = &params["entry"];
-                self.console.push(ConsoleLine {
-                    level: text(&entry["level"]),
-                    text: text(&entry["text"]),
-                    url: entry["url"].as_str().map(str::to_string),
-                });
-            }
-            "Runtime.exceptionThrown" => {
-                let details = &params["exceptionDetails"];
-                let description = details["exception"]["description"]
-                    .as_str()
-                    .unwrap_or_else(|| details["text"].as_str().unwrap_or_default());
-                self.console.push(ConsoleLine {
-                    level: "error".to_string(),
-                    text: description.to_string(),
-                    url: details["url"].as_str().map(str::to_string),
-                });
-            }
-            "Network.requestWillBeSent" => {
-                self.requests
-                    .insert(text(&params["requestId"]), text(&params["request"]["url"]));
-            }
-            "Network.webSocketCreated" => self.websockets.push(text(&params["url"])),
-            "Network.responseReceived" => {
-                let response = &params["response"];
-                let status = response["status"].as_u64().unwrap_or_default();
-                self.responses.push((
-                    text(&response["url"]),
-                    status.try_into().unwrap_or_default(),
-                ));
-            }
-            "Network.loadingFailed" => {
-                let url = self
-                    .requests
-                    .get(params["requestId"].as_str().unwrap_or_default())
-                    .cloned()
-                    .unwrap_or_else(|| "(unknown URL)".to_string());
-                self.failed.push((url, text(&params["errorText"])));
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Page {
-    /// Records events until `done` holds, for at most `wait`. Returns
-    /// whether it held.
-    pub async fn wait_until(&mut self, wait: Duration, done: impl Fn(&Seen) -> bool) -> bool {
-        let deadline = Instant::now() + wait;
-        while !done(&self.seen) {
-            match timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(event)) => self.seen.note(&event),
-                Ok(None) | Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// The text of the elements that match a CSS selector, in order.
-    pub async fn texts(&self, selector: &str) -> anyhow::Result<Vec<String>> {
-        let script = format!(
-            "Array.from(document.querySelectorAll({}), element => element.textContent)",
-            Value::from(selector)
-        );
-        let value = self.evaluate(&script).await?;
-        let texts = value
-            .as_array()
-            .with_context(|| format!("{script} gave {value}, not a list"))?;
-        Ok(texts
-            .iter()
-            .map(|text| text.as_str().unwrap_or_default().to_string())
-            .collect())
-    }
-
-    /// Runs a script in the page and returns its value.
-    pub async fn evaluate(&self, script: &str) -> anyhow::Result<Value> {
-        let result = self
-            .connection
-            .call(
-                Some(&self.session),
-                "Runtime.evaluate",
-                json!({ "expression": script, "returnByValue": true }),
-            )
-            .await?;
-        if let Some(exception) = result.get("exceptionDetails") {
-            bail!("the page could not run {script}: {exception}");
-        }
-        Ok(result["result"]["value"].clone())
-    }
-
-    /// Types `text` into the element that `selector` names, as a person
-    /// does: the element gets the focus, then the keyboard sends the text.
-    pub async fn type_into(&self, selector: &str, text: &str) -> anyhow::Result<()> {
-        let focus = format!(
-            "(() => {{ const element = document.querySelector({}); \
-             if (!element) return false; element.focus(); return true; }})()",
-            Value::from(selector)
-        );
-        if self.evaluate(&focus).await? != Value::Bool(true) {
-            bail!("the page has no element {selector}");
-        }
-        self.connection
-            .call(
-                Some(&self.session),
-                "Input.insertText",
-                json!({ "text": text }),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Presses and releases Enter on the focused element.
-    pub async fn press_enter(&self) -> anyhow::Result<()> {
-        for kind in ["keyDown", "keyUp"] {
-            let mut key = json!({
-                "type": kind,
-                "key": "Enter",
-                "code": "Enter",
-                "windowsVirtualKeyCode": 13,
-            });
-            if kind == "keyDown" {
-                key["text"] = "\r".into();
-            }
-            self.connection
-                .call(Some(&self.session), "Input.dispatchKeyEvent", key)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Clicks the element that `selector` names, as a mouse click would.
-    pub async fn click(&self, selector: &str) -> anyhow::Result<()> {
-        let click = format!(
-            "(() => {{ const element = document.querySelector({}); \
-             if (!element) return false; element.click(); return true; }})()",
-            Value::from(selector)
-        );
-        if self.evaluate(&click).await? != Value::Bool(true) {
-            bail!("the page has no element {selector}");
-        }
-        Ok(())
-    }
-}
-
-type Writer = SplitSink<WebSocketStream<TcpStream>, Message>;
-
-/// The DevTools WebSocket: answers go back to the command that asked,
-/// events to the page (session) they are about.
-struct Connection {
-    writer: tokio::sync::Mutex<Writer>,
-    next_id: AtomicU64,
-    answers: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
-    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
-}
-
-impl Connection {
-    /// Connects to `ws://127.0.0.1:PORT/devtools/browser/...`, and reads
-    /// from it in a task of its own until the browser goes away.
-    async fn open(url: &str) -> anyhow::Result<(Arc<Connection>, JoinHandle<()>)> {
-        let address = url
-            .strip_prefix("ws://")
-            .and_then(|rest| rest.split('/').next())
-            .with_context(|| format!("not a ws:// address: {url:?}"))?;
-        let stream = TcpStream::connect(address)
-            .await
-            .with_context(|| format!("cannot connect to the browser at {address}"))?;
-        let (socket, _) = timeout(
-            COMMAND_TIMEOUT,
-            tokio_tungstenite::client_async(url, stream),
-        )
-        .await
-        .context("the browser did not answer the WebSocket handshake")??;
-        let (writer, mut reader) = socket.split();
-        let connection = Arc::new(Connection {
-            writer: tokio::sync::Mutex::new(writer),
-            next_id: AtomicU64::new(1),
-            answers: Mutex::default(),
-            sessions: Mutex::default(),
-        });
-        let shared = connection.clone();
-        let reading = tokio::spawn(async move {
-            while let Some(Ok(message)) = reader.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                let Ok(message) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                shared.deliver(message);
-            }
-            // The browser is gone: every command still waiting fails.
-            shared.answers.lock().unwrap().clear();
-            shared.sessions.lock().unwrap().clear();
-        });
-        Ok((connection, reading))
-    }
-
-    fn deliver(&self, message: Value) {
-        if let Some(id) = message["id"].as_u64() {
-            if let Some(waiting) = self.answers.lock().unwrap().remove(&id) {
-                let _ = waiting.send(message);
-            }
-        } else if let Some(session) = message["sessionId"].as_str() {
-            // Nested rather than a let chain, which needs Rust 1.88.
-            if let Some(page) = self.sessions.lock().unwrap().get(session) {
-                let _ = page.send(message);
-            }
-        }
-    }
-
-    /// Sends a command, to the browser or to one page's session, and
-    /// returns its result.
-    async fn call(
-        &self,
-        session: Option<&str>,
-        method: &str,
-        params: Value,
-    ) -> anyhow::Result<Value> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut command = json!({ "id": id, "method": method, "params": params });
-        if let Some(session) = session {
-            command["sessionId"] = session.into();
-        }
-        let (sender, answer) = oneshot::channel();
-        self.answers.lock().unwrap().insert(id, sender);
-        self.writer
-            .lock()
-            .await
-            .send(Message::text(command.to_string()))
-            .await
-            .context("the browser closed the DevTools connection")?;
-        let answer = timeout(COMMAND_TIMEOUT, answer)
-            .await
-            .with_context(|| format!("no answer to {method} within {COMMAND_TIMEOUT:?}"))?
-            .context("the browser closed the DevTools connection")?;
-        if let Some(error) = answer.get("error") {
-            bail!("{method} failed: {error}");
-        }
-        Ok(answer["result"].clone())
     }
 }
