@@ -4,16 +4,21 @@
 //! passed), then waits: each time a file of what the exercise changes is
 //! saved, it builds and checks again. It shows `n/N` and what comes next,
 //! and takes keys: `h` hint, `l` list, `n` next, `c` check all, `q` quit.
-//! The keys are read a line at a time (type the letter, then Enter): a key
-//! press without Enter would need the terminal's raw mode, which the
-//! standard library does not offer and which is not worth a dependency.
+//! On Linux and macOS a key counts as it is pressed: the coach asks the
+//! terminal, through the `stty` command, to hand over each key at once and
+//! not to echo it, and puts the terminal back as it was when it ends (the
+//! standard library has no call for this, and it is not worth a
+//! dependency). Ctrl+C then arrives as a key too, and quits the same way.
+//! Where `stty` is not there (Windows), a key is a line: the letter, then
+//! Enter.
 //!
 //! Without a terminal (a script, CI) it prints and exits as without
 //! `--watch`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +39,8 @@ pub fn run(options: &Options) -> anyhow::Result<ExitCode> {
             None => report::overview(options.all, lang),
         });
     }
-    let keys = read_keys();
+    let terminal = KeysAsPressed::start();
+    let keys = read_keys(terminal.is_on());
     let mut current = match options.only {
         Some(number) => index_of(number),
         None => first_not_passed(),
@@ -101,14 +107,79 @@ fn first_not_passed() -> usize {
         .unwrap_or(0)
 }
 
-/// Lines typed on standard input, from a thread of their own.
-fn read_keys() -> mpsc::Receiver<String> {
+/// Whether keys count as they are pressed, for the line that lists them.
+static ONE_KEY_AT_A_TIME: AtomicBool = AtomicBool::new(false);
+
+/// The terminal set to hand over each key at once, without echoing it and
+/// with Ctrl+C as a key rather than a signal; dropping it restores the
+/// settings it found. Off when `stty` is missing or fails.
+struct KeysAsPressed {
+    saved: Option<String>,
+}
+
+impl KeysAsPressed {
+    fn start() -> KeysAsPressed {
+        let stty = |args: &[&str]| {
+            Command::new("stty")
+                .args(args)
+                .stdin(Stdio::inherit())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+        };
+        let saved = stty(&["-g"])
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+            .filter(|saved| !saved.is_empty())
+            .filter(|_| stty(&["-icanon", "-echo", "-isig", "min", "1"]).is_some());
+        ONE_KEY_AT_A_TIME.store(saved.is_some(), Ordering::Relaxed);
+        KeysAsPressed { saved }
+    }
+
+    fn is_on(&self) -> bool {
+        self.saved.is_some()
+    }
+}
+
+impl Drop for KeysAsPressed {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = Command::new("stty")
+                .arg(saved)
+                .stdin(Stdio::inherit())
+                .status();
+        }
+    }
+}
+
+/// The keys typed on standard input, from a thread of their own: each key
+/// as it is pressed when `one_at_a_time`, else each line. Enter alone is
+/// the empty key; Ctrl+C and Ctrl+D are `q`.
+fn read_keys(one_at_a_time: bool) -> mpsc::Receiver<String> {
     let (sender, keys) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
+        let stdin = std::io::stdin().lock();
+        if one_at_a_time {
+            for byte in stdin.bytes() {
+                let key = match byte {
+                    Ok(b'\n' | b'\r') => String::new(),
+                    Ok(0x03 | 0x04) | Err(_) => "q".to_string(),
+                    Ok(byte) if byte.is_ascii() => char::from(byte).to_string(),
+                    // Part of a key that is not a letter of ours (an
+                    // arrow, a Korean syllable): not a key here.
+                    Ok(_) => continue,
+                };
+                let quit = key == "q";
+                if sender.send(key).is_err() || quit {
+                    break;
+                }
+            }
+        } else {
+            for line in stdin.lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
             }
         }
     });
@@ -174,13 +245,18 @@ fn check_and_show(current: usize, lang: Lang) -> Option<Verdict> {
 }
 
 fn print_keys(lang: Lang) {
-    println!(
-        "{}",
+    let line = if ONE_KEY_AT_A_TIME.load(Ordering::Relaxed) {
+        lang.pick(
+            "keys: h hint · l list · n next · c check all · q quit · Enter checks again",
+            "키: h 힌트 · l 목록 · n 다음 · c 모두 확인 · q 끝내기 · Enter 다시 확인",
+        )
+    } else {
         lang.pick(
             "keys, then Enter: h hint · l list · n next · c check all · q quit · Enter alone checks again",
             "키를 누른 뒤 Enter: h 힌트 · l 목록 · n 다음 · c 모두 확인 · q 끝내기 · Enter만 누르면 다시 확인",
         )
-    );
+    };
+    println!("{line}");
 }
 
 /// Every exercise, with what has passed and where the coach is.
