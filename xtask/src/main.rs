@@ -32,6 +32,8 @@ mod proxy;
 mod runner;
 #[cfg(test)]
 mod step4;
+#[cfg(test)]
+mod step4_faults;
 mod steps;
 mod tools;
 mod verify;

@@ -35,10 +35,10 @@ const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
 const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Long enough for a message to cross Redis and an instance on a busy machine.
-const ARRIVES: Duration = Duration::from_secs(10);
+pub(crate) const ARRIVES: Duration = Duration::from_secs(10);
 
 /// The program named by `REDIS_SERVER`, Debian's, or the first on the `PATH`.
-fn find_redis() -> Result<PathBuf, String> {
+pub(crate) fn find_redis() -> Result<PathBuf, String> {
     if let Some(chosen) = std::env::var_os("REDIS_SERVER") {
         let chosen = PathBuf::from(chosen);
         return if chosen.is_file() {
@@ -56,10 +56,10 @@ fn find_redis() -> Result<PathBuf, String> {
 
 /// A running `redis-server` of our own. Dropping it ends the process and
 /// deletes its directory.
-struct Redis {
-    port: u16,
-    child: Child,
-    dir: PathBuf,
+pub(crate) struct Redis {
+    pub(crate) port: u16,
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
 }
 
 impl Redis {
@@ -73,7 +73,7 @@ impl Redis {
     }
 
     /// Like `start`, on `port`: a Redis that comes back where it was.
-    async fn start_on(program: &Path, port: u16) -> anyhow::Result<Redis> {
+    pub(crate) async fn start_on(program: &Path, port: u16) -> anyhow::Result<Redis> {
         let dir = std::env::temp_dir().join(format!("xtask-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -104,7 +104,7 @@ impl Redis {
         Ok(redis)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -153,14 +153,14 @@ fn build_step4() {
 }
 
 /// Redis, or `None` when the test is skipped for want of it; step 4 built.
-async fn redis_for_test() -> Option<Redis> {
+pub(crate) async fn redis_for_test() -> Option<Redis> {
     let program = tools::require_or_skip("redis-server", find_redis())?;
     build_step4();
     Some(Redis::start(&program).await.unwrap())
 }
 
 /// An instance of step 4 on a free port, using `redis`.
-async fn instance(redis: &Redis, name: &str) -> Running {
+pub(crate) async fn instance(redis: &Redis, name: &str) -> Running {
     let url = redis.url();
     Program::of("step4")
         .start(&[("REDIS_URL", &url), ("INSTANCE", name)])
@@ -169,7 +169,7 @@ async fn instance(redis: &Redis, name: &str) -> Running {
 }
 
 /// Logs in as `name`; returns the session cookie's token.
-async fn log_in(port: u16, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn log_in(port: u16, name: &str) -> anyhow::Result<String> {
     let body = format!("name={name}");
     let request = format!(
         "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n\
@@ -197,7 +197,7 @@ async fn log_in(port: u16, name: &str) -> anyhow::Result<String> {
     Ok(token.to_string())
 }
 
-type Socket = WebSocketStream<TcpStream>;
+pub(crate) type Socket = WebSocketStream<TcpStream>;
 
 /// Opens the chat on `/chat` (with `?after=ID` when given) as the page does
 /// once logged in, over `stream`; returns the socket and its first
@@ -231,7 +231,11 @@ async fn open_chat_over(
     Ok((socket, history))
 }
 
-async fn open_chat(port: u16, token: &str, after: Option<&str>) -> anyhow::Result<(Socket, Value)> {
+pub(crate) async fn open_chat(
+    port: u16,
+    token: &str,
+    after: Option<&str>,
+) -> anyhow::Result<(Socket, Value)> {
     let stream = TcpStream::connect(("127.0.0.1", port)).await?;
     open_chat_over(stream, port, token, after).await
 }
@@ -780,14 +784,14 @@ const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 ///
 /// (The proxy tests of step 3 run nginx the same way; their runner is
 /// written for step 3's file, with one upstream.)
-struct Balancer {
-    port: u16,
-    child: Child,
+pub(crate) struct Balancer {
+    pub(crate) port: u16,
+    pub(crate) child: Child,
     dir: PathBuf,
 }
 
 impl Balancer {
-    async fn start(program: &Path, upstreams: [u16; 2]) -> anyhow::Result<Balancer> {
+    pub(crate) async fn start(program: &Path, upstreams: [u16; 2]) -> anyhow::Result<Balancer> {
         let site = std::fs::read_to_string(workspace_root().join(BALANCER_FILE))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -928,7 +932,7 @@ async fn the_steps_nginx_file_balances_two_instances() {
 }
 
 /// Debian's nginx, or the first on the `PATH`, or `NGINX`.
-fn find_nginx() -> Result<PathBuf, String> {
+pub(crate) fn find_nginx() -> Result<PathBuf, String> {
     if let Some(chosen) = std::env::var_os("NGINX") {
         return Ok(PathBuf::from(chosen));
     }
