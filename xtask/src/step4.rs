@@ -660,7 +660,7 @@ async fn healthz_follows_redis() {
 
 /// Polls the texts of `selector` in `page` until one satisfies `wanted`,
 /// for at most `ARRIVES`; returns it.
-async fn wait_for_text(
+pub(crate) async fn wait_for_text(
     page: &crate::browser::Page,
     selector: &str,
     wanted: impl Fn(&str) -> bool,

@@ -178,26 +178,11 @@ impl Scene {
     /// Stops Redis with `how`, keeping its files, and starts it again on
     /// its port from its append-only file.
     async fn restart_redis(&mut self, how: Stop) {
-        let signal = match how {
-            Stop::Kill => "-KILL",
-            _ => "-TERM",
-        };
-        let pid = self.redis.child.id().unwrap().to_string();
-        let killed = std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status();
-        assert!(killed.unwrap().success(), "kill {signal} {pid} failed");
-        timeout(step4::ARRIVES, self.redis.child.wait())
-            .await
-            .expect("redis-server did not exit")
-            .unwrap();
+        stop_keeping_files(&mut self.redis, how).await;
         sleep(AWAY).await;
-        let port = self.redis.port;
-        let files = std::mem::take(&mut self.redis.dir);
-        let started = Redis::start_on(&self.redis_program, port).await.unwrap();
-        assert_eq!(started.dir, files, "Redis must come back on its own files");
-        // The old one has exited; replacing it only forgets its process.
-        self.redis = started;
+        self.redis = Redis::start_on(&self.redis_program, self.redis.port)
+            .await
+            .unwrap();
     }
 
     /// nginx reads its files again (SIGHUP), as `nginx -s reload` asks.
@@ -280,6 +265,26 @@ impl Scene {
     }
 }
 
+/// Stops `redis` with `how` (SIGTERM or SIGKILL) and waits for its exit;
+/// its files stay for the next Redis on its port, which replaces it.
+async fn stop_keeping_files(redis: &mut Redis, how: Stop) {
+    let signal = match how {
+        Stop::Kill => "-KILL",
+        _ => "-TERM",
+    };
+    let pid = redis.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status();
+    assert!(killed.unwrap().success(), "kill {signal} {pid} failed");
+    timeout(step4::ARRIVES, redis.child.wait())
+        .await
+        .expect("redis-server did not exit")
+        .unwrap();
+    // Dropping it now deletes nothing.
+    redis.dir = PathBuf::new();
+}
+
 fn ids(log: &[Entry]) -> Vec<&str> {
     log.iter().map(|entry| entry.id.as_str()).collect()
 }
@@ -325,6 +330,9 @@ fn check(name: &str, record: &Record, first_log: &[Entry]) -> Vec<String> {
     }
     for number in 1..=record.typed {
         match times_in_log.get(&number).copied().unwrap_or(0) {
+            1 if record.unsent.contains_key(&number) => problems.push(format!(
+                "its line {number} is in the log, but the page still keeps it as not sent"
+            )),
             1 => {}
             0 if record.unsent.contains_key(&number) && record.shown_not_sent.contains(&number) => {
             }
@@ -607,4 +615,87 @@ async fn redis_restarted_after_sigkill_loses_and_doubles_no_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn nginx_reloaded_loses_and_doubles_no_line() {
     run("nginx reloaded", async |scene| scene.reload_nginx().await).await;
+}
+
+/// The page itself, in headless Chromium, while Redis is killed: it stays
+/// connected and says the chat is paused (and `/healthz` says 503); a line
+/// typed meanwhile waits on the page as not yet sent; when Redis is back
+/// the page says the chat resumed and the line is in the log, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_says_paused_keeps_a_line_and_sends_it_once_redis_is_back() {
+    let Some(chromium) = tools::require_or_skip("Chromium", crate::browser::find()) else {
+        return;
+    };
+    let Some(mut redis) = step4::redis_for_test().await else {
+        return;
+    };
+    let started = Instant::now();
+    let (chromium, a) = tokio::join!(
+        crate::browser::Chromium::launch(&chromium),
+        step4::instance(&redis, "A")
+    );
+    let chromium = chromium.unwrap();
+    let page = chromium
+        .open(&format!("http://localhost:{}/", a.port))
+        .await
+        .unwrap();
+    step4::wait_for_text(&page, "#name", |_| true)
+        .await
+        .unwrap();
+    page.type_into("#name", "alice").await.unwrap();
+    page.click("#login button").await.unwrap();
+    step4::wait_for_text(&page, "#state", |text| {
+        text == "Connected to instance A as alice"
+    })
+    .await
+    .unwrap();
+    page.type_into("#text", "before Redis went").await.unwrap();
+    page.click("#send button").await.unwrap();
+    step4::wait_for_text(&page, "#log li", |text| text == "alice: before Redis went")
+        .await
+        .unwrap();
+
+    stop_keeping_files(&mut redis, Stop::Kill).await;
+    let paused = step4::wait_for_text(&page, "#state", |text| text.starts_with("Chat paused"))
+        .await
+        .unwrap();
+    println!("the page, Redis killed: {paused}");
+    let health = crate::wire::get(a.port, "/healthz").await.unwrap();
+    assert_eq!(health.status, 503, "{}", health.status_line);
+    page.type_into("#text", "typed while paused").await.unwrap();
+    page.click("#send button").await.unwrap();
+    let waiting = step4::wait_for_text(&page, "#unsent li", |text| {
+        text.contains("typed while paused")
+    })
+    .await
+    .unwrap();
+    println!("the line typed meanwhile: {waiting}");
+
+    let program = step4::find_redis().unwrap();
+    let _redis = Redis::start_on(&program, redis.port).await.unwrap();
+    let resumed = step4::wait_for_text(&page, "#state", |text| text.contains("resumed"))
+        .await
+        .unwrap();
+    println!("the page, Redis back: {resumed}");
+    step4::wait_for_text(&page, "#log li", |text| text == "alice: typed while paused")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + step4::ARRIVES;
+    while !page.texts("#unsent li").await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the page still keeps {:?}",
+            page.texts("#unsent li").await.unwrap()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    let log = page.texts("#log li").await.unwrap();
+    for line in ["alice: before Redis went", "alice: typed while paused"] {
+        let times = log.iter().filter(|text| *text == line).count();
+        assert_eq!(times, 1, "{line:?} is on the page {times} times: {log:?}");
+    }
+    println!(
+        "Chromium page through a Redis kill: {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
 }
