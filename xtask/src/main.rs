@@ -34,6 +34,8 @@ mod runner;
 mod step4;
 #[cfg(test)]
 mod step4_faults;
+#[cfg(test)]
+mod step4_hostile;
 mod steps;
 mod tools;
 mod verify;

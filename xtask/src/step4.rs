@@ -241,7 +241,7 @@ pub(crate) async fn open_chat(
 }
 
 /// The next JSON message, within `ARRIVES`.
-async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
+pub(crate) async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
     match wire::next_message(socket, ARRIVES).await? {
         Message::Text(text) => Ok(serde_json::from_str(&text)?),
         other => bail!("not a text message: {other:?}"),
@@ -249,7 +249,7 @@ async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
 }
 
 /// Reads until a chat line with `text` arrives; returns it.
-async fn until_chat(socket: &mut Socket, text: &str) -> anyhow::Result<Value> {
+pub(crate) async fn until_chat(socket: &mut Socket, text: &str) -> anyhow::Result<Value> {
     loop {
         let message = next_json(socket).await?;
         if message["type"] == "chat" && message["text"] == text {
@@ -258,14 +258,17 @@ async fn until_chat(socket: &mut Socket, text: &str) -> anyhow::Result<Value> {
     }
 }
 
-async fn say(socket: &mut Socket, text: &str) -> anyhow::Result<()> {
+pub(crate) async fn say(socket: &mut Socket, text: &str) -> anyhow::Result<()> {
     let line = json!({"type": "chat", "text": text}).to_string();
     socket.send(Message::text(line)).await?;
     Ok(())
 }
 
 /// The close frame's code and reason at the end of what the server sends.
-async fn close_code(socket: &mut Socket, wait: Duration) -> anyhow::Result<(u16, String)> {
+pub(crate) async fn close_code(
+    socket: &mut Socket,
+    wait: Duration,
+) -> anyhow::Result<(u16, String)> {
     let read = async {
         while let Some(message) = socket.next().await {
             if let Message::Close(frame) = message? {

@@ -226,14 +226,20 @@ impl Scene {
         self.done.store(true, Ordering::Relaxed);
         let first_log = self.pages[0].record.lock().unwrap().log.clone();
         for page in &self.pages {
-            let record = page.record.lock().unwrap();
-            let problems = check(&page.name, &record, &first_log);
+            let (problems, instances) = {
+                let record = page.record.lock().unwrap();
+                (
+                    check(&page.name, &record, &first_log),
+                    record.instances.clone(),
+                )
+            };
+            // Not under the lock: the page tasks go on until they see `done`.
             assert!(
                 problems.is_empty(),
                 "after {fault}, {}:\n{}\n(instances {:?}; A printed {:?}; B printed {:?})",
                 page.name,
                 problems.join("\n"),
-                record.instances,
+                instances,
                 self.a.output.last(10),
                 self.b.output.last(10),
             );
