@@ -38,13 +38,13 @@ async fn hostile_input_gets_a_clear_answer_and_the_instance_serves_on() {
     // A token nobody was given, and one Redis has forgotten (as when it
     // expired): both refused before any 101, with the reason.
     let forged = step4::open_chat(port, "forged0123456789", None).await;
-    let forged = forged.err().expect("a forged session got a WebSocket");
+    let forged = forged.expect_err("a forged session got a WebSocket");
     assert!(format!("{forged:#}").contains("401"), "{forged:#}");
     let token = step4::log_in(port, "alice").await.unwrap();
     let forget = format!("DEL session:{token}\r\nQUIT\r\n");
     wire::exchange(redis.port, forget.as_bytes()).await.unwrap();
     let expired = step4::open_chat(port, &token, None).await;
-    let expired = expired.err().expect("a forgotten session got a WebSocket");
+    let expired = expired.expect_err("a forgotten session got a WebSocket");
     assert!(format!("{expired:#}").contains("401"), "{expired:#}");
     println!("forged and forgotten sessions: {expired:#}");
 
