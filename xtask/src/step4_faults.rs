@@ -54,6 +54,9 @@ const ANSWER_LOST_EVERY: u64 = 10;
 /// How long the pages may take to agree once typing stops.
 const SETTLES: Duration = Duration::from_secs(30);
 
+/// Who reads the whole log from Redis at the end, to compare.
+const CHECKER: &str = "checker";
+
 /// The most a whole fault test may take.
 const WHOLE_TEST: Duration = Duration::from_secs(120);
 
@@ -183,6 +186,29 @@ impl Scene {
         self.redis = Redis::start_on(&self.redis_program, self.redis.port)
             .await
             .unwrap();
+        // Written the moment Redis is back, before the instances' followers
+        // try again: as a third instance's page would. A follower that
+        // resumed from the newest entry instead of its last would skip it.
+        let line = [
+            "XADD",
+            "chat",
+            "*",
+            "kind",
+            "chat",
+            "name",
+            "elsewhere",
+            "text",
+            "hi",
+        ];
+        let mut command = format!("*{}\r\n", line.len());
+        for part in line {
+            command += &format!("${}\r\n{part}\r\n", part.len());
+        }
+        command += "QUIT\r\n";
+        let answer = crate::wire::exchange(self.redis.port, command.as_bytes())
+            .await
+            .unwrap();
+        assert!(answer.starts_with(b"$"), "XADD got {answer:?}");
     }
 
     /// nginx reads its files again (SIGHUP), as `nginx -s reload` asks.
@@ -223,8 +249,34 @@ impl Scene {
             };
         }
         let settled = typing_ended.elapsed();
+        // The whole log as Redis holds it: a new page's history from the start.
+        let token = step4::log_in(self.a.port, CHECKER).await.unwrap();
+        let (_checker, history) = step4::open_chat(self.a.port, &token, Some("0-0"))
+            .await
+            .unwrap();
+        let stream_ids: Vec<String> = history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["id"].as_str().unwrap_or("").to_string())
+            .collect();
         self.done.store(true, Ordering::Relaxed);
         let first_log = self.pages[0].record.lock().unwrap().log.clone();
+        let first_ids = ids(&first_log);
+        let same = first_ids
+            .iter()
+            .zip(&stream_ids)
+            .take_while(|(page, redis)| **page == redis.as_str())
+            .count();
+        assert!(
+            same == first_ids.len() && same == stream_ids.len(),
+            "after {fault}, page0's log ({} entries) is not the log Redis holds ({}) from entry \
+             {same} on: {:?} against {:?}",
+            first_ids.len(),
+            stream_ids.len(),
+            &first_ids[same..],
+            &stream_ids[same..]
+        );
         for page in &self.pages {
             let (problems, instances) = {
                 let record = page.record.lock().unwrap();
@@ -291,8 +343,12 @@ async fn stop_keeping_files(redis: &mut Redis, how: Stop) {
     redis.dir = PathBuf::new();
 }
 
+/// The ids of a page's log, without the checker's comings and goings.
 fn ids(log: &[Entry]) -> Vec<&str> {
-    log.iter().map(|entry| entry.id.as_str()).collect()
+    log.iter()
+        .filter(|entry| entry.who != CHECKER)
+        .map(|entry| entry.id.as_str())
+        .collect()
 }
 
 /// What is wrong with a page's record, compared with the first page's log.
