@@ -790,7 +790,7 @@ const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 pub(crate) struct Balancer {
     pub(crate) port: u16,
     pub(crate) child: Child,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl Balancer {

@@ -107,6 +107,8 @@ struct Scene {
     redis_program: PathBuf,
     a: Running,
     b: Running,
+    /// Stopped before `balancer`, which deletes the files it reads.
+    nginx: NginxMaster,
     balancer: Balancer,
     pages: Vec<Page>,
     typing: Arc<AtomicBool>,
@@ -121,7 +123,8 @@ impl Scene {
         let redis = step4::redis_for_test().await?;
         let started = Instant::now();
         let (a, b) = tokio::join!(step4::instance(&redis, "A"), step4::instance(&redis, "B"));
-        let balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+        let mut balancer = Balancer::start(&nginx, [a.port, b.port]).await.unwrap();
+        let nginx = NginxMaster::start(&mut balancer, &nginx).await.unwrap();
         let typing = Arc::new(AtomicBool::new(true));
         let done = Arc::new(AtomicBool::new(false));
         let mut pages = Vec::new();
@@ -153,6 +156,7 @@ impl Scene {
             redis_program: step4::find_redis().unwrap(),
             a,
             b,
+            nginx,
             balancer,
             pages,
             typing,
@@ -213,12 +217,16 @@ impl Scene {
 
     /// nginx reads its files again (SIGHUP), as `nginx -s reload` asks.
     async fn reload_nginx(&mut self) {
-        let pid = self.balancer.child.id().unwrap().to_string();
+        let pid = self.nginx.child.id().unwrap().to_string();
         let status = std::process::Command::new("kill")
             .args(["-HUP", &pid])
             .status();
         assert!(status.unwrap().success(), "kill -HUP {pid} failed");
         sleep(AWAY).await;
+        // New connections go through the reloaded nginx too.
+        step4::log_in(self.balancer.port, "after-reload")
+            .await
+            .unwrap();
     }
 
     /// Types a while longer, stops typing, waits until every page has
@@ -344,6 +352,63 @@ async fn stop_keeping_files(redis: &mut Redis, how: Stop) {
 }
 
 /// The ids of a page's log, without the checker's comings and goings.
+/// nginx as it runs in production, a master process and a worker, from
+/// the balancer's files. (The balancer's runner starts nginx as a single
+/// process, which serves no new connection after a reload.)
+struct NginxMaster {
+    child: tokio::process::Child,
+}
+
+impl NginxMaster {
+    async fn start(balancer: &mut Balancer, program: &std::path::Path) -> anyhow::Result<Self> {
+        balancer.child.start_kill()?;
+        balancer.child.wait().await?;
+        let config = balancer.dir.join("nginx.conf");
+        let text = std::fs::read_to_string(&config)?;
+        anyhow::ensure!(text.contains("master_process off;"), "{text}");
+        let text = text.replace(
+            "master_process off;",
+            "master_process on;\nworker_processes 1;",
+        );
+        std::fs::write(&config, text)?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(["-e", "stderr", "-p"])
+            .arg(&balancer.dir)
+            .arg("-c")
+            .arg(&config);
+        let (child, _, _) = crate::steps::spawn(command)?;
+        let deadline = Instant::now() + step4::ARRIVES;
+        while tokio::net::TcpStream::connect(("127.0.0.1", balancer.port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "nginx with a master did not listen"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(NginxMaster { child })
+    }
+}
+
+impl Drop for NginxMaster {
+    /// SIGTERM, so that the master stops its worker too (SIGKILL would
+    /// leave the worker running).
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn ids(log: &[Entry]) -> Vec<&str> {
     log.iter()
         .filter(|entry| entry.who != CHECKER)
