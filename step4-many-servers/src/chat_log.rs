@@ -10,6 +10,11 @@
 //! could do the first job but not the second: what it publishes while a
 //! server is away is gone.
 //!
+//! When Redis goes away, the follower tells this instance's pages that
+//! the chat is paused, tries again with a growing delay, and when Redis
+//! answers again it says so and goes on from the last id it handed out,
+//! so that nothing written in between is missed.
+//!
 //! The log is capped at `KEPT_ENTRIES`: a page away for longer than that
 //! many lines gets the last `KEPT_ENTRIES`, not all it missed.
 
@@ -27,7 +32,7 @@ use crate::fanout::Fanout;
 use crate::protocol::ToPage;
 
 /// The Redis key of the stream.
-const STREAM: &str = "chat";
+pub const STREAM: &str = "chat";
 
 /// How many entries the stream keeps; `XADD` drops the oldest beyond it.
 pub const KEPT_ENTRIES: usize = 1000;
@@ -40,6 +45,16 @@ pub const READ_BATCH: usize = 32;
 
 /// How long one `XREAD` waits for news before it asks again.
 const BLOCK: Duration = Duration::from_secs(10);
+
+/// The first wait before the follower asks a Redis that went away again;
+/// each failed try doubles it, up to `LONGEST_RETRY_DELAY`, so that a
+/// Redis that is starting is not flooded by every instance at once.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// What the pages are told while Redis is away.
+const PAUSED: &str = "Redis, where the chat lives, is away: \
+    your lines wait on your page and go out when it is back";
 
 /// A stream entry's id, as two numbers, so that ids can be compared.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -128,52 +143,88 @@ pub async fn newest(broker: &Broker) -> redis::RedisResult<EntryId> {
 
 /// Reads every entry after `from` as it arrives, for as long as the
 /// server runs, and hands each to this instance's pages. It asks with the
-/// last id it has seen each time, so an entry written between two reads is
-/// never skipped.
+/// last id it has handed out each time, so an entry written between two
+/// reads, or while Redis was away, is never skipped.
 pub async fn follow(broker: Broker, from: EntryId, fanout: Arc<Fanout>) {
     let mut last = from;
-    let options = StreamReadOptions::default()
-        .block(BLOCK.as_millis() as usize)
-        .count(READ_BATCH);
+    let mut paused = false;
+    let mut delay = FIRST_RETRY_DELAY;
     loop {
-        let mut redis = match broker.own_connection().await {
-            Ok(redis) => redis,
-            Err(error) => {
-                eprintln!(
-                    "cannot reach Redis at {} to follow the chat: {error}",
-                    broker.url
-                );
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        loop {
-            let read: redis::RedisResult<Option<StreamReadReply>> = redis
-                .xread_options(&[STREAM], &[last.to_string()], &options)
-                .await;
-            let reply = match read {
-                Ok(reply) => reply,
-                Err(error) => {
-                    eprintln!("reading the chat from Redis failed: {error}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
-                }
+        let failure = read_until_failure(&broker, &mut last, &fanout, &mut paused).await;
+        if !paused {
+            paused = true;
+            delay = FIRST_RETRY_DELAY;
+            eprintln!(
+                "Redis at {} went away ({failure}): chat paused after {last}; trying again",
+                broker.url
+            );
+            let paused = ToPage::Paused {
+                reason: PAUSED.to_string(),
             };
-            for entry in reply
-                .into_iter()
-                .flat_map(|reply| reply.keys)
-                .flat_map(|key| key.ids)
-            {
-                let (Some(id), Some(message)) = (EntryId::parse(&entry.id), to_page(&entry)) else {
-                    continue;
-                };
-                last = id;
-                fanout.deliver(Arc::new(Delivery {
-                    id,
-                    json: message.to_json(),
-                }));
-            }
+            fanout.announce(paused.to_json());
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(LONGEST_RETRY_DELAY);
+    }
+}
+
+/// Connects, then hands out every entry after `last` until Redis fails;
+/// returns the failure. A follower that was paused resumes at its first
+/// good read.
+async fn read_until_failure(
+    broker: &Broker,
+    last: &mut EntryId,
+    fanout: &Fanout,
+    paused: &mut bool,
+) -> String {
+    let mut redis = match broker.own_connection().await {
+        Ok(redis) => redis,
+        Err(error) => return format!("cannot connect: {error}"),
+    };
+    // The first read does not wait for news: it answers as soon as Redis
+    // serves again (not while it loads its file), and that is when the
+    // chat resumes.
+    let mut options = StreamReadOptions::default().count(READ_BATCH);
+    loop {
+        let read: redis::RedisResult<Option<StreamReadReply>> = redis
+            .xread_options(&[STREAM], &[last.to_string()], &options)
+            .await;
+        let reply = match read {
+            Ok(reply) => reply,
+            Err(error) => return error.to_string(),
+        };
+        if *paused {
+            // The shared connection too, which writes the lines that
+            // pages send again once they hear `resumed`.
+            let mut shared = broker.shared.clone();
+            if let Err(error) = redis::cmd("PING").query_async::<String>(&mut shared).await {
+                return error.to_string();
+            }
+            *paused = false;
+            println!("Redis at {} is back: chat resumed after {last}", broker.url);
+            fanout.announce(ToPage::Resumed.to_json());
+        }
+        for entry in reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids)
+        {
+            let Some(id) = EntryId::parse(&entry.id) else {
+                continue;
+            };
+            // Past an entry that is not ours too, or we would read it forever.
+            *last = id;
+            let Some(message) = to_page(&entry) else {
+                continue;
+            };
+            fanout.deliver(Arc::new(Delivery {
+                id,
+                json: message.to_json(),
+            }));
+        }
+        options = StreamReadOptions::default()
+            .block(BLOCK.as_millis() as usize)
+            .count(READ_BATCH);
     }
 }
 
@@ -188,6 +239,7 @@ fn to_page(entry: &StreamId) -> Option<ToPage> {
             id,
             author: name,
             text: entry.get("text")?,
+            client_id: entry.get("client_id"),
         }),
         "joined" => Some(ToPage::Joined { id, name }),
         "left" => Some(ToPage::Left { id, name }),

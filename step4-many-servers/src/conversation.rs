@@ -6,6 +6,7 @@
 //! holds up nobody, not even its own reading half.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -19,9 +20,15 @@ use crate::chat_log::{self, EntryId, Event};
 use crate::closing;
 use crate::fanout::{Fanout, QUEUE_LENGTH};
 use crate::handshake::WebSocket;
-use crate::protocol::{self, FromPage, ToPage};
+use crate::once;
+use crate::protocol::{self, FromPage, Refused, ToPage};
 use crate::shutdown::{GRACE, Notice};
 use crate::writer::{self, Outgoing};
+
+/// How long a chat line may take to be written. Past it the sender hears
+/// `not_sent` and sends the line again later; should Redis have written
+/// it after all, `once` drops the second copy.
+const WRITE_WAIT: Duration = Duration::from_secs(3);
 
 /// What every connection of this instance shares.
 #[derive(Clone)]
@@ -119,23 +126,50 @@ pub async fn talk(
 }
 
 /// A message from the page: a chat line goes into the log, and comes
-/// back to this page through it like to every other; anything else gets
-/// an error that says why.
+/// back to this page through it like to every other, after a `sent` that
+/// names its entry; anything else gets an error that says why.
 async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Outgoing>) {
-    let problem = match protocol::parse(text) {
-        Ok(FromPage::Chat { text }) => {
+    let (text, client_id) = match protocol::parse(text) {
+        Ok(FromPage::Chat { text, client_id }) => (text, client_id),
+        Err(Refused { problem, client_id }) => {
+            println!("Refused a message from {name}: {problem}");
+            // A full queue means the writer is about to close this page anyway.
+            let error = ToPage::error(problem, client_id);
+            let _ = replies.try_send(Outgoing::Reply(error.to_json()));
+            return;
+        }
+    };
+    let written = match &client_id {
+        Some(client_id) => {
+            timeout(
+                WRITE_WAIT,
+                once::append_chat(&chat.broker, name, &text, client_id),
+            )
+            .await
+        }
+        None => {
             let line = Event::Chat {
                 author: name,
                 text: &text,
             };
-            match chat_log::append(&chat.broker, line).await {
-                Ok(_) => return,
-                Err(error) => format!("not sent: Redis does not answer ({error}); try again"),
-            }
+            timeout(WRITE_WAIT, chat_log::append(&chat.broker, line)).await
         }
-        Err(problem) => problem,
     };
-    println!("Refused a message from {name}: {problem}");
-    // A full queue means the writer is about to close this page anyway.
-    let _ = replies.try_send(Outgoing::Reply(ToPage::error(problem).to_json()));
+    let reason = match written {
+        Ok(Ok(id)) => {
+            if let Some(client_id) = client_id {
+                let sent = ToPage::Sent { client_id, id };
+                let _ = replies.try_send(Outgoing::Reply(sent.to_json()));
+            }
+            return;
+        }
+        Ok(Err(error)) => format!("Redis does not answer ({error})"),
+        Err(_) => format!("Redis did not answer within {WRITE_WAIT:?}"),
+    };
+    println!("Not sent, a line from {name}: {reason}");
+    let answer = match client_id {
+        Some(client_id) => ToPage::NotSent { client_id, reason },
+        None => ToPage::error(format!("not sent: {reason}; try again"), None),
+    };
+    let _ = replies.try_send(Outgoing::Reply(answer.to_json()));
 }

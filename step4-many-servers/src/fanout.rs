@@ -93,6 +93,16 @@ impl Fanout {
     }
 }
 
+impl Fanout {
+    /// Puts a message for every page, such as `paused`, in their queues,
+    /// at once; a full queue's page is being closed anyway.
+    pub fn announce(&self, json: String) {
+        for page in self.pages.lock().unwrap().values() {
+            let _ = page.queue.try_send(Outgoing::Reply(json.clone()));
+        }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.fanout.pages.lock().unwrap().remove(&self.number);

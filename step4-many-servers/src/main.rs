@@ -18,8 +18,10 @@
 //!    page (`origin`, as in step 3) and a session.
 //! 4. Then the page gets the history it has not seen, and the live chat
 //!    after it, from a writer task of its own (`writer`); what it sends is
-//!    JSON (`protocol`), and each chat line goes into the log, and from
-//!    there to every page of every instance (`conversation`).
+//!    JSON (`protocol`), and each chat line goes into the log once, however
+//!    often the page sends it (`once`), and from there to every page of
+//!    every instance (`conversation`). While Redis is away the pages stay
+//!    connected and hear that the chat is paused (`chat_log`).
 //! 5. Ctrl+C or SIGTERM closes every page with 1001 (`shutdown`), and
 //!    `GET /healthz` tells nginx or a load balancer whether we can serve
 //!    (`health`).
@@ -40,6 +42,7 @@ mod handshake;
 mod health;
 mod listener;
 mod login;
+mod once;
 mod origin;
 mod protocol;
 mod refusal;

@@ -53,6 +53,10 @@ mod proxy;
 mod runner;
 #[cfg(test)]
 mod step4;
+#[cfg(test)]
+mod step4_faults;
+#[cfg(test)]
+mod step4_hostile;
 mod steps;
 mod tools;
 mod verify;

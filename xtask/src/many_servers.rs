@@ -56,8 +56,8 @@ pub(crate) fn find_redis() -> Result<PathBuf, String> {
 /// deletes its directory.
 pub(crate) struct Redis {
     pub(crate) port: u16,
-    child: Child,
-    dir: PathBuf,
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
 }
 
 impl Redis {
@@ -286,8 +286,8 @@ const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
 ///
 pub(crate) struct Balancer {
     pub(crate) port: u16,
-    child: Child,
-    dir: PathBuf,
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
 }
 
 impl Balancer {

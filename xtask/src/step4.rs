@@ -36,14 +36,14 @@ fn build_step4() {
 }
 
 /// Redis, or `None` when the test is skipped for want of it; step 4 built.
-async fn redis_for_test() -> Option<Redis> {
+pub(crate) async fn redis_for_test() -> Option<Redis> {
     let program = tools::require_or_skip("redis-server", find_redis())?;
     build_step4();
     Some(Redis::start(&program).await.unwrap())
 }
 
 /// An instance of step 4 on a free port, using `redis`.
-async fn instance(redis: &Redis, name: &str) -> Running {
+pub(crate) async fn instance(redis: &Redis, name: &str) -> Running {
     many_servers::start_instance(redis, name).await.unwrap()
 }
 

@@ -276,6 +276,9 @@ pub enum Stop {
     CtrlC,
     /// SIGTERM, what `docker stop`, systemd and Kubernetes send.
     Terminate,
+    /// SIGKILL: no goodbye, as when the machine or the process dies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Kill,
 }
 
 impl std::fmt::Display for Stop {
@@ -283,6 +286,7 @@ impl std::fmt::Display for Stop {
         formatter.write_str(match self {
             Stop::CtrlC => "Ctrl+C",
             Stop::Terminate => "SIGTERM",
+            Stop::Kill => "SIGKILL",
         })
     }
 }
@@ -323,6 +327,7 @@ impl Running {
         let signal = match how {
             Stop::CtrlC => "-INT",
             Stop::Terminate => "-TERM",
+            Stop::Kill => "-KILL",
         };
         let status = std::process::Command::new("kill")
             .args([signal, &pid.to_string()])
