@@ -10,7 +10,7 @@ const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
 /// How to get a Redis running, for the one line we print when none answers.
 const HOW_TO_START: &str = "start one with `redis-server` \
-    (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`; \
+    (Debian/Ubuntu: `sudo apt-get install -y redis-server`; macOS: `brew install redis`; \
     Windows: in WSL, or `docker run -p 6379:6379 redis`), or set REDIS_URL";
 
 /// Redis, as `REDIS_URL` names it.
