@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -248,13 +248,39 @@ async fn port_in_use() -> anyhow::Result<(Vec<String>, u16)> {
 }
 
 /// Step 2 with nothing listening on its port.
+///
+/// Step 2 writes its error to standard error and the rest to standard
+/// output. A terminal shows both in the order they were written; two
+/// pipes read side by side can swap the last lines. So both streams go to
+/// one file here, as they go to one terminal.
 async fn step2_no_server() -> anyhow::Result<(Vec<String>, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let port_text = port.to_string();
-    let run = run_to_end("step2", &[], &[("PORT", &port_text)], STEP2_TIMEOUT).await?;
-    Ok((command("cargo run -p step2", run.output.lines()), port))
+    let printed_to = std::env::temp_dir().join(format!(
+        "xtask-step2-no-server-{}-{port}.txt",
+        std::process::id()
+    ));
+    let file = std::fs::File::create(&printed_to)
+        .with_context(|| format!("cannot create {}", printed_to.display()))?;
+    let mut step2 = tokio::process::Command::new(&Program::of("step2").path);
+    step2
+        .env_remove("HOST")
+        .env("PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let status = timeout(STEP2_TIMEOUT, step2.status())
+        .await
+        .with_context(|| format!("step2 did not finish within {STEP2_TIMEOUT:?}"))??;
+    let printed = std::fs::read_to_string(&printed_to);
+    let _ = std::fs::remove_file(&printed_to);
+    ensure!(
+        !status.success(),
+        "step 2 with nothing listening ended with {status}, not with a failure"
+    );
+    let lines = printed?.lines().map(str::to_string).collect();
+    Ok((command("cargo run -p step2", lines), port))
 }
 
 /// The port Redis listens on unless told otherwise, as the chapter shows it.
@@ -415,12 +441,15 @@ async fn settle(output: &Output) {
 }
 
 /// `line` with the port the system picked shown as 8080, and the next one
-/// (which the port-in-use message suggests) as 8081.
+/// as 8081 where the port-in-use message suggests it (`PORT=…`). Only
+/// there: a client's own port is often the server's plus one, and must
+/// stay a client's port.
 fn show_port(line: &str, port: u16) -> String {
+    let suggests_a_port = line.contains("PORT=");
     replace_numbers(line, |number| {
         if number == port.to_string() {
             Some(SHOWN_PORT.to_string())
-        } else if number == (port.wrapping_add(1)).to_string() {
+        } else if suggests_a_port && number == (port.wrapping_add(1)).to_string() {
             Some((SHOWN_PORT + 1).to_string())
         } else {
             None
