@@ -14,6 +14,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use warp::http::StatusCode;
 
 use crate::broker::Broker;
 use crate::chat_log::{self, EntryId, Event};
@@ -22,6 +23,7 @@ use crate::fanout::{Fanout, QUEUE_LENGTH};
 use crate::handshake::WebSocket;
 use crate::once;
 use crate::protocol::{self, FromPage, Refused, ToPage};
+use crate::refusal::Refusal;
 use crate::shutdown::{GRACE, Notice};
 use crate::writer::{self, Outgoing};
 
@@ -37,6 +39,26 @@ pub struct Chat {
     pub fanout: Arc<Fanout>,
     /// The name the pages show for this instance (`INSTANCE`, or its port).
     pub instance: Arc<str>,
+}
+
+/// Where a page that comes back stopped: `?after=ID`, the id of the last
+/// line it showed, or no query for a page that is new. Anything else is
+/// refused, so that a mistyped query is not taken for "send everything".
+pub fn resume_point(query: &str) -> Result<Option<EntryId>, Refusal> {
+    match query.strip_prefix("after=") {
+        None if query.is_empty() => Ok(None),
+        Some(id) if EntryId::parse(id).is_some() => Ok(EntryId::parse(id)),
+        _ => {
+            let body = "The only query is ?after=ID, the id of the last line the page showed";
+            let reason = format!("a query we do not know: ?{query}");
+            Err(Refusal::new(
+                "GET /chat".into(),
+                StatusCode::BAD_REQUEST,
+                body,
+                &reason,
+            ))
+        }
+    }
 }
 
 /// One page, from its history to its last frame. This task reads what the

@@ -26,8 +26,9 @@
 //!    `GET /healthz` tells nginx or a load balancer whether we can serve
 //!    (`health`).
 //!
-//! Step 3's defences come along unchanged: `listener`, `connection`,
-//! `handshake`, `refusal` and `closing`.
+//! Step 3's defences come along: `connection`, `origin`, `refusal` and
+//! `closing` unchanged, `listener` and `handshake` with what step 4 adds
+//! (its port for the log, the session cookie on the upgrade).
 //!
 //! Run Redis (`redis-server`), then `cargo run -p step4`, and open
 //! http://localhost:8080/. A second instance: `PORT=8081 cargo run -p step4`.
@@ -54,12 +55,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use broker::Broker;
-use chat_log::EntryId;
 use conversation::Chat;
 use fanout::Fanout;
 use handshake::Upgrade;
@@ -172,7 +171,7 @@ fn routes(
 }
 
 /// Step 3 of the story, the upgrade of a page that is ours: it needs a
-/// session, and may say where it stopped (`?after=ID`, the id of the last line it showed).
+/// session, and may say where it stopped (`?after=ID`).
 async fn open_chat(
     upgrade: Upgrade,
     query: &str,
@@ -184,15 +183,9 @@ async fn open_chat(
         Ok(name) => name,
         Err(refusal) => return refusal,
     };
-    let after = match query.strip_prefix("after=") {
-        None if query.is_empty() => None,
-        Some(id) if EntryId::parse(id).is_some() => EntryId::parse(id),
-        _ => {
-            let body = "The only query is ?after=ID, the id of the last line the page showed";
-            let reason = format!("a query we do not know: ?{query}");
-            let refusal = Refusal::new("GET /chat".into(), StatusCode::BAD_REQUEST, body, &reason);
-            return refusal.into_response();
-        }
+    let after = match conversation::resume_point(query) {
+        Ok(after) => after,
+        Err(refusal) => return refusal.into_response(),
     };
     upgrade.accept(move |websocket| async move {
         let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;

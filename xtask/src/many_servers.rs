@@ -23,34 +23,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::steps::{self, Program, Running, workspace_root};
-use crate::tools;
+pub(crate) use crate::tools::{find_nginx, find_redis};
 use crate::wire::{self, ANSWER_TIMEOUT};
-
-/// Where Debian puts `redis-server`.
-const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
 
 /// How long Redis may take to answer after it starts.
 const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Long enough for a message to cross Redis and an instance on a busy machine.
 pub(crate) const ARRIVES: Duration = Duration::from_secs(10);
-
-/// The program named by `REDIS_SERVER`, Debian's, or the first on the `PATH`.
-pub(crate) fn find_redis() -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os("REDIS_SERVER") {
-        let chosen = PathBuf::from(chosen);
-        return if chosen.is_file() {
-            Ok(chosen)
-        } else {
-            Err(format!("REDIS_SERVER={} is not a file", chosen.display()))
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(PathBuf::from(DEBIAN_REDIS))
-        .chain(std::env::split_paths(&path).map(|dir| dir.join("redis-server")))
-        .find(|program| program.is_file())
-        .ok_or_else(|| tools::REDIS_MISSING.to_string())
-}
 
 /// A running `redis-server` of our own. Dropping it ends the process and
 /// deletes its directory.
@@ -276,9 +256,6 @@ pub(crate) async fn wait_for_text(
 /// The step's nginx file, relative to the workspace root.
 pub(crate) const BALANCER_FILE: &str = "step4-many-servers/nginx-balancer.conf";
 
-/// Where Debian puts nginx.
-const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
-
 /// nginx with the step's file in front of two instances: nginx listens on
 /// a free port of 127.0.0.1 instead of port 80, and the two `server` lines
 /// name the instances' free ports instead of 8081 and 8082; the rest of the
@@ -369,18 +346,6 @@ impl Drop for Balancer {
     }
 }
 
-/// Debian's nginx, or the first on the `PATH`, or `NGINX`.
-pub(crate) fn find_nginx() -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os("NGINX") {
-        return Ok(PathBuf::from(chosen));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(PathBuf::from(DEBIAN_NGINX))
-        .chain(std::env::split_paths(&path).map(|dir| dir.join("nginx")))
-        .find(|program| program.is_file())
-        .ok_or_else(|| tools::NGINX_MISSING.to_string())
-}
-
 /// Builds step 4 once per process, with the cargo that started us.
 pub(crate) fn build_step4() -> Result<(), String> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -438,7 +403,7 @@ mod tests {
     /// exactly that entry.
     #[tokio::test]
     async fn pubsub_forgets_what_nobody_heard_a_stream_keeps_it() {
-        let Some(program) = tools::require_or_skip("redis-server", find_redis()) else {
+        let Some(program) = crate::tools::require_or_skip("redis-server", find_redis()) else {
             return;
         };
         let redis = Redis::start(&program).await.unwrap();

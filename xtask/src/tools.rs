@@ -6,6 +6,8 @@
 //! line that says how to install it. CI sets `REQUIRE_TOOLS=1`, which turns
 //! each of those skips into a failure, so that it cannot pass by skipping.
 
+use std::path::PathBuf;
+
 /// What to say when there is no Chromium: how to install a browser on
 /// each system the course is taken on. On Windows the browser is found
 /// only through `CHROME`.
@@ -25,6 +27,57 @@ pub const NGINX_MISSING: &str = "no nginx found: install it (Debian/Ubuntu: \
 pub const REDIS_MISSING: &str = "no redis-server found: install it (Debian/Ubuntu: \
     `sudo apt-get install -y redis-server`; macOS: `brew install redis`; Windows: inside WSL, \
     as on Debian) or set REDIS_SERVER to a redis-server program";
+
+/// Where Debian puts the programs, which is where CI installs them.
+const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
+const DEBIAN_REDIS: &str = "/usr/bin/redis-server";
+
+/// The program the environment variable `variable` names, else the first
+/// of `candidates` that is a file, else `hint`, which says how to install
+/// it.
+pub fn find_program(
+    variable: &str,
+    candidates: Vec<PathBuf>,
+    hint: &str,
+) -> Result<PathBuf, String> {
+    if let Some(chosen) = std::env::var_os(variable) {
+        let chosen = PathBuf::from(chosen);
+        return if chosen.is_file() {
+            Ok(chosen)
+        } else {
+            Err(format!("{variable}={} is not a file", chosen.display()))
+        };
+    }
+    candidates
+        .into_iter()
+        .find(|program| program.is_file())
+        .ok_or_else(|| hint.to_string())
+}
+
+/// Every `name` on the `PATH`.
+pub fn on_path(name: &str) -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&name))
+        .collect()
+}
+
+/// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
+pub fn find_nginx() -> Result<PathBuf, String> {
+    let candidates = std::iter::once(PathBuf::from(DEBIAN_NGINX))
+        .chain(on_path("nginx"))
+        .collect();
+    find_program("NGINX", candidates, NGINX_MISSING)
+}
+
+/// The program named by `REDIS_SERVER`, Debian's, or the first on the `PATH`.
+pub fn find_redis() -> Result<PathBuf, String> {
+    let candidates = std::iter::once(PathBuf::from(DEBIAN_REDIS))
+        .chain(on_path("redis-server"))
+        .collect();
+    find_program("REDIS_SERVER", candidates, REDIS_MISSING)
+}
 
 /// The environment variable that makes a missing program a failure.
 pub const REQUIRE_TOOLS: &str = "REQUIRE_TOOLS";

@@ -65,52 +65,12 @@ const UPSTREAM_LINE: &str = "proxy_pass http://127.0.0.1:8080;";
 /// The line under test.
 const HOST_LINE: &str = "proxy_set_header Host $http_host;";
 
-/// Where Debian puts nginx (it is not on a normal user's `PATH`).
-const DEBIAN_NGINX: &str = "/usr/sbin/nginx";
-
-/// How to get nginx where there is none.
-const NGINX_INSTALL_HINT: &str = crate::tools::NGINX_MISSING;
-
 /// How long nginx may take to accept connections after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The program named by the environment variable `variable`, or the first
-/// of `candidates` that exists, or `hint`.
-fn find_program(variable: &str, candidates: Vec<PathBuf>, hint: &str) -> Result<PathBuf, String> {
-    if let Some(chosen) = std::env::var_os(variable) {
-        let chosen = PathBuf::from(chosen);
-        return if chosen.is_file() {
-            Ok(chosen)
-        } else {
-            Err(format!("{variable}={} is not a file", chosen.display()))
-        };
-    }
-    candidates
-        .into_iter()
-        .find(|program| program.is_file())
-        .ok_or_else(|| hint.to_string())
-}
-
-/// Every `name` on the `PATH`.
-fn on_path(name: &str) -> Vec<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(&name))
-        .collect()
-}
-
-/// The program named by `NGINX`, Debian's nginx, or the first on the `PATH`.
-fn find_nginx() -> Result<PathBuf, String> {
-    let candidates = std::iter::once(PathBuf::from(DEBIAN_NGINX))
-        .chain(on_path("nginx"))
-        .collect();
-    find_program("NGINX", candidates, NGINX_INSTALL_HINT)
-}
-
 /// nginx and Chromium, or `None` when the test is skipped for want of one.
 fn nginx_and_chromium() -> Option<(PathBuf, PathBuf)> {
-    let nginx = tools::require_or_skip("nginx", find_nginx())?;
+    let nginx = tools::require_or_skip("nginx", tools::find_nginx())?;
     let chromium = tools::require_or_skip("Chromium", browser::find())?;
     Some((nginx, chromium))
 }
@@ -445,7 +405,7 @@ async fn without_the_browsers_host_step3_refuses_the_websocket() {
 /// nginx passes on depends on the headers, not on the port it listens on.)
 #[tokio::test(flavor = "multi_thread")]
 async fn host_without_the_port_is_enough_only_on_the_default_port() {
-    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+    let Some(nginx) = tools::require_or_skip("nginx", tools::find_nginx()) else {
         return;
     };
     steps::build().unwrap();
@@ -486,7 +446,7 @@ async fn host_without_the_port_is_enough_only_on_the_default_port() {
 /// by nginx, and step 3 says why in its console.
 #[tokio::test(flavor = "multi_thread")]
 async fn under_another_name_step3_refuses_the_request() {
-    let Some(nginx) = tools::require_or_skip("nginx", find_nginx()) else {
+    let Some(nginx) = tools::require_or_skip("nginx", tools::find_nginx()) else {
         return;
     };
     steps::build().unwrap();

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 
-use super::{Nginx, Site, TLS_PORT, find_program, nginx_and_chromium, on_path};
+use super::{Nginx, Site, TLS_PORT, nginx_and_chromium};
 use crate::browser::{Chromium, Page, Seen};
 use crate::checks::browser::step3_page_talks_cleanly;
 use crate::steps::{self, Running, workspace_root};
 use crate::tools;
+use crate::tools::{find_program, on_path};
 
 /// The names under which the TLS block finds its certificate and key,
 /// beside nginx.conf.
