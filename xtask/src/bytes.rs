@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::steps::Running;
 use crate::wire::ANSWER_TIMEOUT;
 
 /// Where a step listens unless told otherwise.
@@ -109,6 +110,30 @@ fn parse_address(given: &str) -> anyhow::Result<String> {
             "`{given}` is not a port or HOST:PORT: try `cargo xtask bytes 8081` or `cargo xtask bytes localhost:8081`"
         ),
     }
+}
+
+/// What `cargo xtask bytes --stay-open` lists when the server it talks to
+/// is stopped with Ctrl+C once the command waits: chapter 4's close frame.
+pub async fn listing_as_the_server_stops(server: &Running) -> anyhow::Result<Listing> {
+    let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+    let heard = waiting.clone();
+    let print = move |line: &str| {
+        if line.starts_with("Waiting for the server") {
+            heard.notify_one();
+        }
+    };
+    let mut listing = Listing::default();
+    let address = format!("localhost:{}", server.port);
+    let (shown, interrupted) = tokio::join!(
+        show(&address, Ending::ServerCloses, &mut listing, &print),
+        async {
+            waiting.notified().await;
+            server.interrupt()
+        }
+    );
+    shown?;
+    interrupted?;
+    Ok(listing)
 }
 
 /// Opens a WebSocket to `address` (`host:port`) by hand and adds to
@@ -455,24 +480,7 @@ mod tests {
     async fn staying_open_shows_the_close_frame_of_a_server_that_stops() {
         steps::build().unwrap();
         let server = Running::start("step1").await.unwrap();
-        let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
-        let heard = waiting.clone();
-        let print = move |line: &str| {
-            if line.starts_with("Waiting for the server") {
-                heard.notify_one();
-            }
-        };
-        let mut listing = Listing::default();
-        let address = format!("localhost:{}", server.port);
-        let (shown, interrupted) = tokio::join!(
-            show(&address, Ending::ServerCloses, &mut listing, &print),
-            async {
-                waiting.notified().await;
-                server.interrupt()
-            }
-        );
-        shown.unwrap();
-        interrupted.unwrap();
+        let listing = listing_as_the_server_stops(&server).await.unwrap();
         let close = &listing.lines[listing.server_close.clone()];
         assert!(
             close[0].starts_with("< 88 16 ")

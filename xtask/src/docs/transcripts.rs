@@ -394,24 +394,7 @@ async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
 /// gets Ctrl+C, and the command's answer: lines of its output.
 async fn close() -> anyhow::Result<(Vec<String>, u16)> {
     let server = Running::start("step1").await?;
-    let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
-    let heard = waiting.clone();
-    let print = move |line: &str| {
-        if line.starts_with("Waiting for the server") {
-            heard.notify_one();
-        }
-    };
-    let mut listing = Listing::default();
-    let address = address(server.port);
-    let (shown, interrupted) = tokio::join!(
-        bytes::show(&address, Ending::ServerCloses, &mut listing, &print),
-        async {
-            waiting.notified().await;
-            server.interrupt()
-        }
-    );
-    shown?;
-    interrupted?;
+    let listing = bytes::listing_as_the_server_stops(&server).await?;
     Ok((
         listing.lines[listing.server_close.clone()].to_vec(),
         server.port,
