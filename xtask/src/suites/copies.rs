@@ -100,18 +100,7 @@ pub async fn build(package: &str, label: &str, changes: &[Change]) -> anyhow::Re
 
     // Every step folder is copied, since step 3 builds step 2's page into
     // itself; only the changed package is a member of the copy's workspace.
-    let mut files = Vec::new();
-    for (_, step_folder) in STEP_FOLDERS {
-        for file in files_under(&root.join(step_folder))? {
-            let relative = file
-                .strip_prefix(root)?
-                .to_string_lossy()
-                .replace('\\', "/");
-            let text =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            files.push((relative, text));
-        }
-    }
+    let mut files = course_files(root)?;
     for change in changes {
         apply(&mut files, change)?;
     }
@@ -178,18 +167,7 @@ pub fn build_all(copies: &[Copy]) -> anyhow::Result<Vec<Program>> {
     let mut files = Vec::new();
     let mut members = Vec::new();
     let mut programs = Vec::new();
-    let mut course = Vec::new();
-    for (_, step_folder) in STEP_FOLDERS {
-        for file in files_under(&root.join(step_folder))? {
-            let relative = file
-                .strip_prefix(root)?
-                .to_string_lossy()
-                .replace('\\', "/");
-            let text =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            course.push((relative, text));
-        }
-    }
+    let course = course_files(root)?;
     for copy in copies {
         let label = &copy.label;
         ensure!(
@@ -380,4 +358,22 @@ fn mirror(folder: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Every file of every step folder under `root`, by its path relative to
+/// `root` (with `/`), and its bytes.
+fn course_files(root: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for (_, step_folder) in STEP_FOLDERS {
+        for file in files_under(&root.join(step_folder))? {
+            let relative = file
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            files.push((relative, text));
+        }
+    }
+    Ok(files)
 }
