@@ -1,0 +1,595 @@
+//! `cargo xtask load --step 4`: one chat, two instances, thousands of
+//! listeners.
+//!
+//! For each listener count it starts a `redis-server` of its own
+//! (append-only, in a temporary directory, on a free port) and two release
+//! builds of step 4 pointed at it, A and B. The listeners log in and open
+//! the chat, half on each instance; one sender, a page on A, writes
+//! numbered chat lines at a steady rate, and every listener notes when
+//! each line arrives (`pages`). Then it prints, per count:
+//!
+//! - the delay from send to arrival at every listener (p50, p99, max), at
+//!   `STEADY_RATE`, and what was lost or came twice;
+//! - the memory per held connection of each instance (its RSS with every
+//!   listener connected, less what it held before the first came);
+//! - the rate the chat sustains: the sender doubles its rate from
+//!   `RAMP_START`, and a rate counts as sustained while the p99 delay
+//!   stays within `GROWTH` times the steady one's (or `GROWTH_FLOOR`
+//!   above it, whichever is more), nothing is lost, and the sender keeps
+//!   its pace;
+//! - for the first count, a page that stops reading among the others:
+//!   their p99 with and without it, and the close frame it got.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::stream::{self, SplitSink};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::memory::kernel_memory_per_socket;
+use super::pages::{self, Arrivals, Ending, Heard};
+use crate::crowd;
+use crate::lang::Lang;
+use crate::many_servers::{self, Redis, find_redis};
+use crate::steps::{Build, Program, Running};
+use crate::wire;
+
+/// The listener counts measured unless `--listeners` says otherwise.
+pub const LISTENERS: [usize; 2] = [1000, 5000];
+
+/// The steady rate, in lines a second, and for how long it is kept.
+const STEADY_RATE: u32 = 10;
+const STEADY_TIME: Duration = Duration::from_secs(3);
+
+/// The ramp: the first rate, doubled at each step up to the last one, each
+/// kept for `RAMP_STEP_TIME`.
+const RAMP_START: u32 = 20;
+const RAMP_END: u32 = 2560;
+const RAMP_STEP_TIME: Duration = Duration::from_secs(2);
+
+/// A rate is sustained while its p99 is at most `GROWTH` times the steady
+/// one's, or at most `GROWTH_FLOOR` above it: a delay of a millisecond
+/// or two doubles with any hiccup of a busy machine.
+const GROWTH: f64 = 2.0;
+const GROWTH_FLOOR: Duration = Duration::from_millis(10);
+
+/// The page that stops reading: the lines of its two runs, without and
+/// with it, how long each line is, and at what rate they go. Long lines
+/// fill its queue and the system's buffers for it within a few hundred.
+const SLOW_RATE: u32 = 50;
+const SLOW_LINES: u32 = 400;
+const SLOW_LINE_LENGTH: usize = 1000;
+
+/// The slow page's receive buffer: a small one, so that the system holds
+/// little for it and its queue at the instance fills sooner.
+const SLOW_RECEIVE_BUFFER: u32 = 4096;
+
+/// The goal for the others' p99 with the slow page among them.
+const SLOW_GOAL_PERCENT: f64 = 120.0;
+
+/// How many logins and upgrades are under way at once.
+const CONNECTING_AT_ONCE: usize = 128;
+
+/// How long the last line of a run may take to reach every listener.
+const ARRIVAL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long every listener may take to hear the first line: before it,
+/// each hears that all the others joined, thousands of entries.
+const FIRST_LINE_WAIT: Duration = Duration::from_secs(180);
+
+/// How long the instances may take to end after Ctrl+C.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to measure.
+#[derive(Clone)]
+pub struct Options {
+    pub listeners: Vec<usize>,
+    /// Which build of step 4: the release build, but the debug build for
+    /// the tests, which must not build the step twice.
+    pub build: Build,
+    /// The fastest rate the ramp tries.
+    pub ramp_end: u32,
+}
+
+impl Options {
+    pub fn new(listeners: Vec<usize>) -> Options {
+        Options {
+            listeners,
+            build: Build::Release,
+            ramp_end: RAMP_END,
+        }
+    }
+
+    pub fn most_listeners(&self) -> usize {
+        self.listeners.iter().copied().max().unwrap_or_default()
+    }
+}
+
+/// Why step 4 cannot be loaded here, in the learner's language: `None`
+/// where there is a `redis-server` to start.
+pub fn cannot_start(lang: Lang) -> Option<String> {
+    find_redis().err().map(|hint| {
+        lang.pick(
+            format!("cargo xtask load --step 4 starts a redis-server of its own, and there is none here: {hint}"),
+            "cargo xtask load --step 4 는 redis-server 를 직접 띄워서 재는데, 이 시스템에서 찾지 \
+             못했습니다. 설치하거나 (Debian/Ubuntu: `sudo apt-get install -y redis-server`, macOS: \
+             `brew install redis`, Windows: WSL 안에서 Debian 과 같이) REDIS_SERVER 에 redis-server \
+             프로그램의 경로를 넣으세요"
+                .to_string(),
+        )
+    })
+}
+
+/// The report's lines, and whether nothing was lost and every page
+/// behaved as it should.
+pub struct Measured {
+    pub report: Vec<String>,
+    pub all_well: bool,
+}
+
+/// Runs every count in turn, each with its own Redis and instances.
+pub async fn measure(options: &Options, progress: &dyn Fn(&str)) -> anyhow::Result<Measured> {
+    let built = match options.build {
+        Build::Release => " (release build)",
+        Build::Debug => " (debug build)",
+    };
+    let mut report = vec![format!(
+        "step4{built}: instances A and B and a redis-server (append-only) on free ports of 127.0.0.1"
+    )];
+    let mut all_well = true;
+    for (index, &listeners) in options.listeners.iter().enumerate() {
+        let with_slow_page = index == 0;
+        let measured = measure_one(options, listeners, with_slow_page, progress).await?;
+        report.extend(measured.report);
+        all_well &= measured.all_well;
+    }
+    report.extend([
+        format!(
+            "sustained: the fastest rate, doubling from {RAMP_START} a second for {} s each, whose p99 \
+             stays within {GROWTH} times that at {STEADY_RATE} a second (or {} ms above it), nothing lost",
+            RAMP_STEP_TIME.as_secs(),
+            GROWTH_FLOOR.as_millis()
+        ),
+        kernel_memory_per_socket(),
+    ]);
+    Ok(Measured { report, all_well })
+}
+
+/// The two instances, Redis, and the pages of one count.
+struct Chat {
+    instances: [Running; 2],
+    /// Kept until the end: dropping it stops Redis.
+    _redis: Redis,
+    sender: SplitSink<WebSocketStream<TcpStream>, Message>,
+    /// The next line's number: unique over the whole count.
+    next_line: u32,
+    arrivals: Arrivals,
+    /// How many pages read and should hear every line.
+    listening: usize,
+}
+
+/// What one run of lines gave.
+struct Run {
+    /// Every delay in microseconds, shortest first.
+    delays: Vec<u32>,
+    expected: usize,
+    lost: usize,
+    twice: usize,
+    /// Whether the sender kept the rate it was asked for.
+    kept_pace: bool,
+}
+
+impl Run {
+    fn percentile(&self, percent: usize) -> Duration {
+        let last = self.delays.len().saturating_sub(1);
+        let micros = self.delays.get((self.delays.len() * percent / 100).min(last));
+        Duration::from_micros(micros.copied().unwrap_or_default().into())
+    }
+
+    fn p99(&self) -> Duration {
+        self.percentile(99)
+    }
+
+    fn max(&self) -> Duration {
+        Duration::from_micros(self.delays.last().copied().unwrap_or_default().into())
+    }
+}
+
+fn ms(delay: Duration) -> String {
+    format!("{:.1} ms", delay.as_secs_f64() * 1000.0)
+}
+
+async fn measure_one(
+    options: &Options,
+    listeners: usize,
+    with_slow_page: bool,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<Measured> {
+    let redis = Redis::start(&find_redis().map_err(anyhow::Error::msg)?).await?;
+    let url = redis.url();
+    let program = Program::of_build("step4", options.build);
+    let (env_a, env_b) = (
+        [("REDIS_URL", url.as_str()), ("INSTANCE", "A")],
+        [("REDIS_URL", url.as_str()), ("INSTANCE", "B")],
+    );
+    let (a, b) = tokio::try_join!(program.start(&env_a), program.start(&env_b))
+        .context("step 4 did not start")?;
+    let pids = [
+        a.pid().context("instance A has ended")?,
+        b.pid().context("instance B has ended")?,
+    ];
+    let at_start = [
+        crowd::resident_memory_kib(pids[0])?,
+        crowd::resident_memory_kib(pids[1])?,
+    ];
+
+    let token = many_servers::log_in(a.port, "sender").await?;
+    let (sender, _) = many_servers::open_chat(a.port, &token, None).await?;
+    let (sender, mut echoes) = sender.split();
+    // The sender is a page too: it reads what comes, or it would be the
+    // slow one.
+    let draining = tokio::spawn(async move { while let Some(Ok(_)) = echoes.next().await {} });
+
+    let ports = [a.port, b.port];
+    let started = Instant::now();
+    let opened = open_pages(ports, listeners, progress).await;
+    let opening_time = started.elapsed();
+    let arrivals = Arrivals::new();
+    let (leave, told_to_leave) = watch::channel(false);
+    let mut reading = JoinSet::new();
+    let mut failures = Vec::new();
+    for (number, page) in opened.into_iter().enumerate() {
+        match page {
+            Ok(socket) => {
+                reading.spawn(pages::listen(
+                    socket,
+                    number as u32,
+                    arrivals.clone(),
+                    told_to_leave.clone(),
+                ));
+            }
+            Err(error) => failures.push(format!("listener {number}: {error:#}")),
+        }
+    }
+    let mut chat = Chat {
+        instances: [a, b],
+        _redis: redis,
+        sender,
+        next_line: 0,
+        arrivals,
+        listening: reading.len(),
+    };
+    let mut all_well = failures.is_empty();
+    let mut report = vec![
+        format!(
+            "{listeners} listeners, {} on each instance; one sender on A",
+            listeners / 2
+        ),
+        format!(
+            "  pages opened:           {} of {listeners} in {:.2} s",
+            chat.listening,
+            opening_time.as_secs_f64()
+        ),
+    ];
+
+    // The first line reaches each page after the news that every other
+    // page joined: once it has, all is quiet, and the memory is what the
+    // held connections cost.
+    progress(&format!(
+        "{listeners} listeners: waiting until each has heard the others join"
+    ));
+    let first = chat.send(1, 1, 0, FIRST_LINE_WAIT, progress).await?;
+    all_well &= first.lost == 0 && first.twice == 0;
+    let per_connection = |instance: usize| -> anyhow::Result<String> {
+        let holding = crowd::resident_memory_kib(pids[instance])?;
+        let held = listeners / 2 + usize::from(instance == 0 && listeners % 2 == 1);
+        let kib = holding.saturating_sub(at_start[instance]) as f64 / held.max(1) as f64;
+        Ok(format!("{kib:.1} KiB"))
+    };
+    report.push(format!(
+        "  memory per connection:  A {}, B {} (RSS, with all {listeners} held open)",
+        per_connection(0)?,
+        per_connection(1)?
+    ));
+
+    if std::env::var_os("QUICK_EXPERIMENT").is_some() { eprintln!("\nPIDS {pids:?}"); sleep(Duration::from_secs(25)).await; }
+    let lines = STEADY_RATE * STEADY_TIME.as_secs() as u32;
+    progress(&format!("{listeners} listeners: {STEADY_RATE} lines a second"));
+    let steady = chat
+        .send(STEADY_RATE, lines, 0, ARRIVAL_WAIT, progress)
+        .await?;
+    report.extend([
+        format!(
+            "  {STEADY_RATE} a second for {} s:   p50 {}, p99 {}, max {}, from send to arrival at each listener",
+            STEADY_TIME.as_secs(),
+            ms(steady.percentile(50)),
+            ms(steady.p99()),
+            ms(steady.max())
+        ),
+        lost_line("lost:", &steady),
+    ]);
+    all_well &= steady.lost == 0 && steady.twice == 0;
+
+    let quick = std::env::var_os("QUICK_EXPERIMENT").is_some();
+    if with_slow_page && !quick {
+        let (lines, well) = slow_page(&mut chat, progress).await?;
+        report.extend(lines);
+        all_well &= well;
+    }
+
+    if !quick {
+    let (line, _) = ramp(&mut chat, &steady, options.ramp_end, progress).await?;
+    report.push(line);
+    }
+
+    progress(&format!("{listeners} listeners: leaving"));
+    leave.send_replace(true);
+    let mut endings = Vec::new();
+    while let Some(ending) = reading.join_next().await {
+        endings.push(ending.unwrap_or_else(|error| Ending::Broken(error.to_string())));
+    }
+    let left = endings.iter().filter(|ending| **ending == Ending::Left).count();
+    report.push(format!(
+        "  left politely:          {left} of {}",
+        endings.len()
+    ));
+    all_well &= left == endings.len();
+    failures.extend(
+        endings
+            .iter()
+            .filter(|ending| **ending != Ending::Left)
+            .map(|ending| format!("a listener ended: {ending:?}")),
+    );
+    drop(chat.sender);
+    draining.abort();
+
+    let mut serving = Vec::new();
+    for (name, instance) in ["A", "B"].iter().zip(&chat.instances) {
+        let health = wire::get(instance.port, "/healthz").await;
+        if health.is_ok_and(|answer| answer.status == 200) {
+            serving.push(*name);
+        }
+    }
+    report.push(format!(
+        "  serving on after:       {} (GET /healthz 200)",
+        if serving.len() == 2 { "A and B".to_string() } else { format!("only {serving:?}") }
+    ));
+    all_well &= serving.len() == 2;
+    for failure in failures.iter().take(5) {
+        report.push(format!("  failure: {failure}"));
+    }
+    for instance in &mut chat.instances {
+        let _ = instance.interrupt();
+        instance.exit_status(STOP_TIMEOUT).await;
+    }
+    Ok(Measured { report, all_well })
+}
+
+/// Logs `count` pages in and opens their chats, each on instance A or B in
+/// turn, a few at a time; in the order they were asked for.
+async fn open_pages(
+    ports: [u16; 2],
+    count: usize,
+    progress: &dyn Fn(&str),
+) -> Vec<anyhow::Result<wire::RawSocket>> {
+    let mut opening = stream::iter(0..count)
+        .map(|number| async move {
+            let port = ports[number % 2];
+            let token = many_servers::log_in(port, &format!("listener{number}")).await?;
+            pages::open_page(port, &token, None).await
+        })
+        .buffered(CONNECTING_AT_ONCE);
+    let mut opened = Vec::with_capacity(count);
+    while let Some(page) = opening.next().await {
+        opened.push(page);
+        if opened.len() % 100 == 0 || opened.len() == count {
+            progress(&format!("{count} listeners: opened {} of {count}", opened.len()));
+        }
+    }
+    opened
+}
+
+impl Chat {
+    /// Sends `lines` numbered lines at `rate` a second, each `length`
+    /// characters, and waits until every listening page has heard each
+    /// one, or `wait` after the last.
+    async fn send(
+        &mut self,
+        rate: u32,
+        lines: u32,
+        length: usize,
+        wait: Duration,
+        progress: &dyn Fn(&str),
+    ) -> anyhow::Result<Run> {
+        self.arrivals.take();
+        let first = self.next_line;
+        self.next_line += lines;
+        let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+        let mut sent_at = Vec::with_capacity(lines as usize);
+        let start = Instant::now();
+        for index in 0..lines {
+            sleep_until(start + period * index).await;
+            let number = first + index;
+            let line = json!({
+                "type": "chat",
+                "text": pages::line_text(number, length),
+                "client_id": format!("load-{number}"),
+            });
+            sent_at.push(self.arrivals.now());
+            self.sender
+                .send(Message::text(line.to_string()))
+                .await
+                .context("the sender's page was closed")?;
+        }
+        let took = start.elapsed();
+        let kept_pace = took <= period * lines.saturating_sub(1) * 11 / 10 + Duration::from_millis(20);
+
+        let expected = self.listening * lines as usize;
+        let deadline = Instant::now() + wait;
+        while self.arrivals.count() < expected && Instant::now() < deadline {
+            sleep(Duration::from_millis(20)).await;
+            progress(&format!(
+                "at {rate} a second: {} of {expected} arrived",
+                self.arrivals.count()
+            ));
+        }
+        let mut heard: Vec<Heard> = self
+            .arrivals
+            .take()
+            .into_iter()
+            .filter(|heard| (first..first + lines).contains(&heard.line))
+            .collect();
+        heard.sort_unstable_by_key(|heard| (heard.line, heard.page));
+        let all = heard.len();
+        heard.dedup_by_key(|heard| (heard.line, heard.page));
+        let delays = {
+            let mut delays: Vec<u32> = heard
+                .iter()
+                .map(|heard| heard.at.saturating_sub(sent_at[(heard.line - first) as usize]))
+                .collect();
+            delays.sort_unstable();
+            delays
+        };
+        Ok(Run {
+            expected,
+            lost: expected.saturating_sub(heard.len()),
+            twice: all - heard.len(),
+            delays,
+            kept_pace,
+        })
+    }
+}
+
+fn lost_line(label: &str, run: &Run) -> String {
+    format!(
+        "  {label:<23} {} of {} deliveries, {} twice",
+        run.lost, run.expected, run.twice
+    )
+}
+
+/// Doubles the rate from `RAMP_START` until the delay grows; the line
+/// that says how far it got, and the fastest sustained rate.
+async fn ramp(
+    chat: &mut Chat,
+    steady: &Run,
+    ramp_end: u32,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<(String, Option<u32>)> {
+    let bound = steady.p99().mul_f64(GROWTH).max(steady.p99() + GROWTH_FLOOR);
+    let mut sustained = None;
+    let mut rate = RAMP_START;
+    let grew = loop {
+        let lines = (rate as f64 * RAMP_STEP_TIME.as_secs_f64()) as u32;
+        let run = chat.send(rate, lines, 0, ARRIVAL_WAIT, progress).await?;
+        let held = run.lost == 0 && run.twice == 0 && run.kept_pace && run.p99() <= bound;
+        if !held {
+            break Some((rate, run));
+        }
+        sustained = Some(rate);
+        if rate * 2 > ramp_end {
+            break None;
+        }
+        rate *= 2;
+    };
+    let listeners = chat.listening;
+    let reached = match sustained {
+        Some(rate) => format!("{rate} a second to all {listeners} listeners"),
+        None => format!("not even {RAMP_START} a second to all {listeners} listeners"),
+    };
+    let beyond = match grew {
+        Some((rate, run)) if !run.kept_pace => {
+            format!("at {rate} a second the sender fell behind")
+        }
+        Some((rate, run)) if run.lost > 0 || run.twice > 0 => format!(
+            "at {rate} a second {} of {} deliveries were lost, {} twice",
+            run.lost, run.expected, run.twice
+        ),
+        Some((rate, run)) => format!("at {rate} a second the p99 was {}", ms(run.p99())),
+        None => format!("the ramp ends at {ramp_end} a second"),
+    };
+    Ok((format!("  sustained:              {reached} ({beyond})"), sustained))
+}
+
+/// The page that stops reading, among the others: a run of long lines
+/// without it, then the same with it; its close frame; and whether all
+/// went as it should.
+async fn slow_page(chat: &mut Chat, progress: &dyn Fn(&str)) -> anyhow::Result<(Vec<String>, bool)> {
+    let others = chat.listening;
+    progress(&format!("{others} listeners, no slow page: {SLOW_LINES} long lines"));
+    let without = chat
+        .send(SLOW_RATE, SLOW_LINES, SLOW_LINE_LENGTH, ARRIVAL_WAIT, progress)
+        .await?;
+
+    let a = &chat.instances[0];
+    let token = many_servers::log_in(a.port, "slow").await?;
+    let socket = pages::open_page(a.port, &token, Some(SLOW_RECEIVE_BUFFER)).await?;
+    let (read_again, told_to_read) = watch::channel(false);
+    let slow = tokio::spawn(pages::stop_reading(socket, told_to_read));
+    // As soon as A gives up on the page, it reads again, so that the close
+    // frame reaches it within the instance's wait.
+    let output = a.output.clone();
+    let from = output.len();
+    let watching = tokio::spawn(async move {
+        let line = output
+            .wait_for(from, Duration::from_secs(600), |line| {
+                line.starts_with("Too slow: slow's page")
+            })
+            .await;
+        read_again.send_replace(true);
+        line
+    });
+
+    progress(&format!("{others} listeners and a slow page: {SLOW_LINES} long lines"));
+    let with = chat
+        .send(SLOW_RATE, SLOW_LINES, SLOW_LINE_LENGTH, ARRIVAL_WAIT, progress)
+        .await?;
+    let noticed = watching.is_finished();
+    watching.abort();
+    let closed = if noticed {
+        slow.await.context("the slow page's task failed")?
+    } else {
+        slow.abort();
+        Err(anyhow::anyhow!(
+            "not closed within {SLOW_LINES} lines of {SLOW_LINE_LENGTH} characters"
+        ))
+    };
+    let ratio = with.p99().as_secs_f64() / without.p99().as_secs_f64().max(1e-9) * 100.0;
+    let (closed_line, closed_well) = match &closed {
+        Ok((code, reason)) => (format!("{code} {reason}"), *code == 1008),
+        Err(error) => (format!("{error:#}"), false),
+    };
+    let lines = vec![
+        format!(
+            "  a page that stops reading, among {others}, {SLOW_LINES} lines of {SLOW_LINE_LENGTH} characters at {SLOW_RATE} a second:"
+        ),
+        format!(
+            "    the others' p99:      {} without it, {} with it, {ratio:.0}% (goal: at most {SLOW_GOAL_PERCENT:.0}%)",
+            ms(without.p99()),
+            ms(with.p99())
+        ),
+        format!("    the slow page:        closed with {closed_line}"),
+        lost_line("  lost without it:", &without),
+        lost_line("  lost with it:", &with),
+    ];
+    let well = closed_well
+        && [&without, &with]
+            .iter()
+            .all(|run| run.lost == 0 && run.twice == 0);
+    Ok((lines, well))
+}
+
+/// What chapter 6 shows: `cargo xtask load --step 4`, run for real,
+/// without the progress lines. Returns the lines.
+pub async fn transcript(options: Options) -> anyhow::Result<Vec<String>> {
+    let measured = measure(&options, &|_| {}).await?;
+    let mut lines = vec!["$ cargo xtask load --step 4".to_string()];
+    lines.extend(measured.report);
+    Ok(lines)
+}
