@@ -92,15 +92,15 @@ pub async fn talk(
             return format!("no history from Redis: {error}");
         }
     };
+    // Made into JSON in one expression, so that the entries are dropped
+    // here: a variable would keep them for as long as the page is open.
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
         entries,
-    };
-    let start = writer::Start {
-        history: history.to_json(),
-        last_sent,
-    };
+    }
+    .to_json();
+    let start = writer::Start { history, last_sent };
     // The writer gets a notice of its own; this task keeps `shutdown` to the
     // end, so that the server waits for its `left` entry too.
     let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown.clone()));
