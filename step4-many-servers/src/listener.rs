@@ -20,6 +20,15 @@ const DEFAULT_PORT: u16 = 8080;
 /// that is dropped and waits a whole second for TCP to try again.
 const ACCEPT_QUEUE: u32 = 1024;
 
+/// The system's send buffer for each connection, in bytes (Linux doubles
+/// it for its own bookkeeping). Left alone, Linux grows the buffer of a
+/// page that stops reading up to 4 MiB (`net.ipv4.tcp_wmem`), kernel
+/// memory for each such page, and only then does the page's queue fill and
+/// the page get closed (see `fanout`). This holds a few hundred chat lines,
+/// or a thousand joins, beside the queue: room for a burst, such as the
+/// pages of a stopped instance all coming back at once.
+const SEND_BUFFER: u32 = 64 * 1024;
+
 /// One socket per address we listen on, all on the same port.
 pub struct Listener {
     sockets: Vec<TcpListener>,
@@ -142,6 +151,8 @@ fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     if cfg!(unix) {
         socket.set_reuseaddr(true)?;
     }
+    // Every connection accepted on this socket takes its size.
+    socket.set_send_buffer_size(SEND_BUFFER)?;
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }

@@ -23,6 +23,9 @@ use crate::fanout::QUEUE_LENGTH;
 use crate::handshake::WebSocket;
 use crate::shutdown::Notice;
 
+/// How many bytes of messages the writer gathers into one write.
+const BATCH_BYTES: usize = 4096;
+
 /// The sending half of a page's WebSocket.
 pub type Sink = SplitSink<WebSocket, Message>;
 
@@ -68,8 +71,8 @@ pub async fn run(
                 biased;
                 Ok(()) = &mut too_slow => Some(too_slow_frame()),
                 () = shutdown.requested() => Some(going_away_frame()),
-                sent = sink.send(message) => match sent {
-                    Ok(()) => None,
+                sent = send_waiting(&mut sink, message, &mut queue, &mut last_sent) => match sent {
+                    Ok(close) => close,
                     Err(error) => return (sink, format!("sending failed: {error}")),
                 },
             }
@@ -80,17 +83,14 @@ pub async fn run(
                 () = shutdown.requested() => Some(going_away_frame()),
                 outgoing = queue.recv() => match outgoing {
                     None => return (sink, "closed".to_string()),
-                    Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent => None,
-                    Some(Outgoing::Entry(entry)) => {
-                        last_sent = Some(entry.id);
-                        next = Some(Message::text(entry.json.as_str()));
-                        None
-                    }
-                    Some(Outgoing::Reply(text)) => {
-                        next = Some(Message::text(text));
-                        None
-                    }
-                    Some(Outgoing::Close(code, reason)) => Some(CloseFrame { code, reason: reason.into() }),
+                    Some(outgoing) => match to_message(outgoing, &mut last_sent) {
+                        Next::Send(message) => {
+                            next = Some(message);
+                            None
+                        }
+                        Next::Skip => None,
+                        Next::Close(frame) => Some(frame),
+                    },
                 },
             }
         };
@@ -100,6 +100,62 @@ pub async fn run(
             return (sink, why);
         }
     }
+}
+
+/// What the writer does with one message from the queue.
+enum Next {
+    Send(Message),
+    /// An entry the page already has (from its history).
+    Skip,
+    Close(CloseFrame),
+}
+
+fn to_message(outgoing: Outgoing, last_sent: &mut Option<EntryId>) -> Next {
+    match outgoing {
+        Outgoing::Entry(entry) if Some(entry.id) <= *last_sent => Next::Skip,
+        Outgoing::Entry(entry) => {
+            *last_sent = Some(entry.id);
+            Next::Send(Message::text(entry.json.as_str()))
+        }
+        Outgoing::Reply(text) => Next::Send(Message::text(text)),
+        Outgoing::Close(code, reason) => Next::Close(CloseFrame {
+            code,
+            reason: reason.into(),
+        }),
+    }
+}
+
+/// Sends `first` and whatever else is already waiting in the queue, up to
+/// `BATCH_BYTES`, in one write: when the chat is busy, one write to the
+/// system for many messages instead of one each, so the writer keeps up.
+/// Returns a close frame that came in the queue, to be sent next.
+async fn send_waiting(
+    sink: &mut Sink,
+    first: Message,
+    queue: &mut mpsc::Receiver<Outgoing>,
+    last_sent: &mut Option<EntryId>,
+) -> Result<Option<CloseFrame>, tokio_tungstenite::tungstenite::Error> {
+    let mut bytes = first.len();
+    sink.feed(first).await?;
+    let mut close = None;
+    while bytes < BATCH_BYTES {
+        let Ok(outgoing) = queue.try_recv() else {
+            break;
+        };
+        match to_message(outgoing, last_sent) {
+            Next::Send(message) => {
+                bytes += message.len();
+                sink.feed(message).await?;
+            }
+            Next::Skip => {}
+            Next::Close(frame) => {
+                close = Some(frame);
+                break;
+            }
+        }
+    }
+    sink.flush().await?;
+    Ok(close)
 }
 
 /// Code 1008 (policy violation): the page broke the rule that a page reads

@@ -39,7 +39,9 @@ pub enum Server {
 /// Builds the step in release mode, as a real service would run it.
 pub fn build(options: &Options) -> anyhow::Result<()> {
     match options.server {
-        Server::Step(package) => crate::steps::build_release(package, "as a real service would run it"),
+        Server::Step(package) => {
+            crate::steps::build_release(package, "as a real service would run it")
+        }
         Server::Program(_) => Ok(()),
     }
 }

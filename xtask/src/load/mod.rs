@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail, ensure};
 
 #[cfg(test)]
-pub use pages::{Heard, Page, listen, open_page};
+pub use pages::{Arrivals, Ending, line_text, listen, open_page, stop_reading};
 
 use crate::lang::Lang;
 use crate::steps::{self, Build};
@@ -154,7 +154,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (report, all_well) = match &target {
+    let all_well = match &target {
         Target::Greetings(options) => {
             let measured = runtime.block_on(greetings::measure(options, |greeted, failed| {
                 show_progress(&format!(
@@ -162,17 +162,24 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     options.clients
                 ))
             }))?;
-            (measured.report, measured.all_well)
+            println!();
+            for line in &measured.report {
+                println!("{line}");
+            }
+            measured.all_well
         }
         Target::Chat(options) => {
-            let measured = runtime.block_on(chat::measure(options, &show_progress))?;
-            (measured.report, measured.all_well)
+            // Each count's lines as soon as it is done, over the progress line.
+            let print = |lines: &[String]| {
+                for line in lines {
+                    println!("\r{line:<72}");
+                }
+            };
+            runtime
+                .block_on(chat::measure(options, &show_progress, &print))?
+                .all_well
         }
     };
-    println!();
-    for line in &report {
-        println!("{line}");
-    }
     Ok(if all_well {
         ExitCode::SUCCESS
     } else {
@@ -248,6 +255,15 @@ pub async fn transcript() -> anyhow::Result<Vec<String>> {
     )];
     lines.extend(measured.report);
     Ok(lines)
+}
+
+/// What chapter 6 shows: `cargo xtask load --step 4 --listeners 1000`,
+/// run for real in the docs check (see `chat::transcript`).
+pub async fn chat_transcript() -> anyhow::Result<Vec<String>> {
+    let options = chat::Options::new(vec![chat::LISTENERS[0]]);
+    let target = Target::Chat(options.clone());
+    tokio::task::spawn_blocking(move || prepare(&target)).await??;
+    chat::transcript(options).await
 }
 
 /// Makes room for the open files, then builds the step in release mode.

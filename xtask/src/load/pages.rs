@@ -174,7 +174,12 @@ pub async fn listen(
 
 /// Takes every whole frame off the front of `buffer`, noting numbered
 /// lines; a close frame ends the page.
-fn take_frames(buffer: &mut Vec<u8>, page: u32, now: u32, heard: &mut Vec<Heard>) -> Option<Ending> {
+fn take_frames(
+    buffer: &mut Vec<u8>,
+    page: u32,
+    now: u32,
+    heard: &mut Vec<Heard>,
+) -> Option<Ending> {
     let mut start = 0;
     let mut ending = None;
     while let Some(header) = wire::parse_header(&buffer[start..]) {
@@ -194,9 +199,9 @@ fn take_frames(buffer: &mut Vec<u8>, page: u32, now: u32, heard: &mut Vec<Heard>
                 }
             }
             wire::CLOSE => {
-                let code = payload.get(..2).map_or(1005, |code| {
-                    u16::from_be_bytes([code[0], code[1]])
-                });
+                let code = payload
+                    .get(..2)
+                    .map_or(1005, |code| u16::from_be_bytes([code[0], code[1]]));
                 let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or_default());
                 ending = Some(Ending::Closed(code, reason.into_owned()));
                 break;
@@ -268,6 +273,9 @@ mod tests {
         buffer.extend(&close);
         let ending = take_frames(&mut buffer, 3, 0, &mut heard);
         assert_eq!(ending, Some(Ending::Closed(1008, "too slow".into())));
-        assert_eq!(heard.iter().map(|h| (h.page, h.line)).collect::<Vec<_>>(), [(3, 7), (3, 7)]);
+        assert_eq!(
+            heard.iter().map(|h| (h.page, h.line)).collect::<Vec<_>>(),
+            [(3, 7), (3, 7)]
+        );
     }
 }
