@@ -72,12 +72,24 @@ pub async fn talk(
     shutdown: Notice,
 ) -> String {
     let (sink, mut incoming) = websocket.split();
-    let (queue, queued) = mpsc::channel(QUEUE_LENGTH);
+    let (queue, mut queued) = mpsc::channel(QUEUE_LENGTH);
     // Into the fan-out before the history is read: a line written in
     // between is then in both (the writer skips the second copy), never
     // in neither.
     let (registration, too_slow) = chat.fanout.register(name, queue.clone());
-    let (entries, last_sent) = match chat_log::history(&chat.broker, after).await {
+    // What the fan-out brings while Redis reads the history waits here, not
+    // in the queue: a page that has been sent nothing yet is not slow, and
+    // with a crowd connecting at once its queue would fill before it has
+    // even had its history.
+    let mut meanwhile = Vec::new();
+    let mut reading = std::pin::pin!(chat_log::history(&chat.broker, after));
+    let history = loop {
+        tokio::select! {
+            history = &mut reading => break history,
+            Some(outgoing) = queued.recv() => meanwhile.push(outgoing),
+        }
+    };
+    let (entries, last_sent) = match history {
         Ok(history) => history,
         Err(error) => {
             let mut websocket = sink
@@ -100,7 +112,11 @@ pub async fn talk(
         entries,
     }
     .to_json();
-    let start = writer::Start { history, last_sent };
+    let start = writer::Start {
+        history,
+        last_sent,
+        meanwhile,
+    };
     // The writer gets a notice of its own; this task keeps `shutdown` to the
     // end, so that the server waits for its `left` entry too.
     let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown.clone()));

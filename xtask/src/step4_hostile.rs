@@ -153,12 +153,15 @@ async fn two_thousand_pages_at_once_each_hear_a_line_once() {
     let (a, b) = tokio::join!(step4::instance(&redis, "A"), step4::instance(&redis, "B"));
     let ports = [a.port, b.port];
     // The logins first, a few at a time: they are not what this is about.
-    let tokens: Vec<String> = stream::iter(0..PAGES_AT_ONCE)
-        .map(|number| step4::log_in(ports[number % 2], &format!("crowd{number}")))
-        .buffered(64)
-        .map(|token| token.expect("a login"))
-        .collect()
-        .await;
+    let tokens: Vec<String> =
+        stream::iter(0..PAGES_AT_ONCE)
+            .map(|number| async move {
+                step4::log_in(ports[number % 2], &format!("crowd{number}")).await
+            })
+            .buffered(64)
+            .map(|token| token.expect("a login"))
+            .collect()
+            .await;
 
     let started = Instant::now();
     let opening = tokens
