@@ -36,13 +36,6 @@ pub async fn serve(
     routes: impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static,
     mut shutdown: Notice,
 ) {
-    // Each frame goes out as it is written. With Nagle's algorithm on (the
-    // system's default), a frame written while the last one is not yet
-    // acknowledged waits for that acknowledgement, which the page may hold
-    // back for up to 40 ms: a busy chat's lines came tens of milliseconds
-    // late (`cargo xtask load --step 4`). If the option cannot be set, the
-    // page is still served, only later.
-    let _ = stream.set_nodelay(true);
     let service = TowerToHyperService::new(warp::service(routes));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -57,7 +57,17 @@ impl Listener {
             let accept_any =
                 select_all(self.sockets.iter().map(|socket| Box::pin(socket.accept())));
             match accept_any.await {
-                (Ok(accepted), _, _) => return accepted,
+                (Ok((stream, peer)), _, _) => {
+                    // Each frame goes out as it is written. With Nagle's
+                    // algorithm on (the system's default), a frame written
+                    // while the last one is not yet acknowledged waits for
+                    // that acknowledgement, which the page may hold back
+                    // for up to 40 ms: a busy chat's lines came tens of
+                    // milliseconds late (`cargo xtask load --step 4`).
+                    // Without the option the page is still served, later.
+                    let _ = stream.set_nodelay(true);
+                    return (stream, peer);
+                }
                 // Usually "too many open files": wait a moment instead of spinning.
                 (Err(error), _, _) => {
                     eprintln!("could not accept a connection: {error}");
