@@ -58,6 +58,26 @@ pub fn build_in(lang: Lang) -> anyhow::Result<()> {
     result.clone().map_err(anyhow::Error::msg)
 }
 
+/// The step packages that `build` builds, the ones chapters 1 to 5 run.
+/// A later step (step 4, which needs Redis) is built on its own when it is
+/// needed (`build_package_in`), so that the build line those chapters
+/// show stays as it is.
+pub const FIRST_STEPS: [&str; 3] = ["step1", "step2", "step3"];
+
+/// Builds one more step package, such as `step4`, once per process,
+/// saying so in the learner's language.
+pub fn build_package_in(package: &str, lang: Lang) -> anyhow::Result<()> {
+    static BUILT: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, result)) = built.iter().find(|(name, _)| name == package) {
+        return result.clone().map_err(anyhow::Error::msg);
+    }
+    let what = lang.pick(package.to_string(), format!("{package}를"));
+    let result = cargo_build(&what, &["build", "-p", package], lang);
+    built.push((package.to_string(), result.clone()));
+    result.map_err(anyhow::Error::msg)
+}
+
 /// What `build` builds: every step's binary, and step 1's first listing.
 const STEPS_BUILD: &[&str] = &[
     "build",

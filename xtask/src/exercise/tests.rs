@@ -190,13 +190,15 @@ fn judged(exercise: &Exercise, variant: &Variant, verdict: &Verdict) -> Result<(
         (Expect::Pass, other) => Err(format!("should pass, but: {other:?}")),
         (Expect::Fail(about), Verdict::NotYet(miss)) => {
             let hint = miss.hint.as_deref().unwrap_or(exercise.hint(Lang::En));
+            // One file, or a file of the step's folder (its main.rs, or the
+            // module the mistake is in).
             let file = if Path::new(exercise.changes).extension().is_some() {
                 exercise.changes.to_string()
             } else {
-                format!("{}/src/main.rs", exercise.changes)
+                format!("{}/", exercise.changes)
             };
             if !hint.contains(&file) {
-                return Err(format!("the hint does not name {file}: {hint}"));
+                return Err(format!("the hint does not name a file {file}...: {hint}"));
             }
             if miss.expected.is_empty() || miss.saw.is_empty() {
                 return Err(format!("an empty expected or saw: {miss:?}"));
