@@ -77,8 +77,8 @@ pub async fn talk(
     // between is then in both (the writer skips the second copy), never
     // in neither.
     let (registration, too_slow) = chat.fanout.register(name, queue.clone());
-    let (entries, last_sent) = match chat_log::history(&chat.broker, after).await {
-        Ok(history) => history,
+    let shown = match chat_log::history(&chat.broker, after).await {
+        Ok(shown) => shown,
         Err(error) => {
             let mut websocket = sink
                 .reunite(incoming)
@@ -95,11 +95,12 @@ pub async fn talk(
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
-        entries,
+        entries: shown.entries,
+        older_gone: shown.older_gone,
     };
     let start = writer::Start {
         history: history.to_json(),
-        last_sent,
+        last_sent: shown.last,
     };
     // The writer gets a notice of its own; this task keeps `shutdown` to the
     // end, so that the server waits for its `left` entry too.
@@ -108,6 +109,17 @@ pub async fn talk(
 
     let ending = loop {
         tokio::select! {
+            // The writer first: once it has closed the page, the page's
+            // answer may also be waiting, and the writer's reason is the
+            // one to log.
+            biased;
+            // The writer closed the page (too slow, shutting down, a binary
+            // frame): let the page's answer to the close frame arrive.
+            ended = &mut writer => {
+                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
+                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
+                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
+            }
             frame = incoming.next() => match frame {
                 Some(Ok(Message::Text(text))) => receive(chat, name, &text, &queue).await,
                 Some(Ok(Message::Binary(_))) => {
@@ -119,13 +131,6 @@ pub async fn talk(
                 None => break Ok(()),
                 Some(Err(error)) => break Err(error),
             },
-            // The writer closed the page (too slow, shutting down, a binary
-            // frame): let the page's answer to the close frame arrive.
-            ended = &mut writer => {
-                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
-                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
-            }
         }
     };
 

@@ -179,7 +179,7 @@ async fn open_chat(
     chat: Chat,
     shutdown: Notice,
 ) -> Response {
-    let name = match login::who(&chat.broker, upgrade.session.as_deref()).await {
+    let name = match login::who(&chat.broker, upgrade.session.as_deref(), "GET /chat").await {
         Ok(name) => name,
         Err(refusal) => return refusal,
     };
