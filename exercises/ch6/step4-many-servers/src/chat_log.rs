@@ -96,7 +96,8 @@ pub enum Event<'a> {
     Left { name: &'a str },
 }
 
-/// Appends an entry to `room`; Redis gives it its id.
+/// Appends an entry; Redis gives it its id.
+/// Its room goes in a field of its own.
 pub async fn append(broker: &Broker, room: &Room, event: Event<'_>) -> redis::RedisResult<String> {
     let mut fields = match event {
         Event::Chat { author, text } => vec![("kind", "chat"), ("name", author), ("text", text)],
@@ -121,9 +122,10 @@ pub struct Shown {
     pub older_gone: bool,
 }
 
-/// What a page in `room` is shown when it connects: every entry of the
-/// room after `after` (a page that comes back), or the room's last
-/// `RECENT_ENTRIES` (a new page).
+/// What a page is shown when it connects: every entry after `after` (a
+/// page that comes back), or the last `RECENT_ENTRIES` (a new page).
+/// Only the entries of `room`: those may lie anywhere in the log, so a
+/// new page's are looked for in all of it.
 pub async fn history(
     broker: &Broker,
     room: &Room,
@@ -139,20 +141,22 @@ pub async fn history(
                 .ids
                 .first()
                 .and_then(|entry| EntryId::parse(&entry.id));
-            let gone = oldest.is_some_and(|oldest| oldest > after);
-            let missed = reply.ids.into_iter().filter(|entry| in_room(entry, room));
-            (missed.collect(), gone)
+            (reply.ids, oldest.is_some_and(|oldest| oldest > after))
         }
-        // The room's last entries may lie anywhere in the log: the whole
-        // log, newest first, which is at most `KEPT_ENTRIES`.
         None => {
-            let reply: StreamRangeReply = redis.xrevrange(STREAM, "+", "-").await?;
-            let newest_first = reply.ids.into_iter().filter(|entry| in_room(entry, room));
-            let mut recent: Vec<StreamId> = newest_first.take(RECENT_ENTRIES).collect();
-            recent.reverse();
-            (recent, false)
+            let reply: StreamRangeReply = redis
+                .xrevrange_count(STREAM, "+", "-", KEPT_ENTRIES)
+                .await?;
+            (reply.ids.into_iter().rev().collect(), false)
         }
     };
+    let mut entries: Vec<StreamId> = entries
+        .into_iter()
+        .filter(|entry| in_room(entry, room))
+        .collect();
+    if after.is_none() {
+        entries.drain(..entries.len().saturating_sub(RECENT_ENTRIES));
+    }
     let last = entries
         .last()
         .and_then(|entry| EntryId::parse(&entry.id))

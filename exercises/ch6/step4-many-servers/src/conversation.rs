@@ -24,7 +24,7 @@ use crate::handshake::WebSocket;
 use crate::once;
 use crate::protocol::{self, FromPage, Refused, ToPage};
 use crate::refusal::Refusal;
-use crate::room::{self, Room};
+use crate::room::Room;
 use crate::shutdown::{GRACE, Notice};
 use crate::writer::{self, Outgoing};
 
@@ -42,32 +42,24 @@ pub struct Chat {
     pub instance: Arc<str>,
 }
 
-/// Where a page is and where it stopped: `?room=NAME` (the room `lobby`
-/// without it) and `?after=ID`, the id of the last line it showed (none
-/// for a page that is new), in either order. Anything else is refused, so
-/// that a mistyped query is not taken for "send everything", and a name
-/// that is no room's is told what one is.
-pub fn resume_point(query: &str) -> Result<(Room, Option<EntryId>), Refusal> {
-    let refuse = |body, reason: String| {
-        Refusal::new("GET /chat".into(), StatusCode::BAD_REQUEST, body, &reason)
-    };
-    let mut room = Room::lobby();
-    let mut after = None;
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=') {
-            Some(("room", name)) => match Room::parse(name) {
-                Some(named) => room = named,
-                None => return Err(refuse(room::RULE, format!("no room's name: {name:?}"))),
-            },
-            Some(("after", id)) if EntryId::parse(id).is_some() => after = EntryId::parse(id),
-            _ => {
-                let body = "The query is ?room=NAME and ?after=ID, the id of the last line the \
-                            page showed";
-                return Err(refuse(body, format!("a query we do not know: ?{query}")));
-            }
+/// Where a page that comes back stopped: `?after=ID`, the id of the last
+/// line it showed, or no query for a page that is new. Anything else is
+/// refused, so that a mistyped query is not taken for "send everything".
+pub fn resume_point(query: &str) -> Result<Option<EntryId>, Refusal> {
+    match query.strip_prefix("after=") {
+        None if query.is_empty() => Ok(None),
+        Some(id) if EntryId::parse(id).is_some() => Ok(EntryId::parse(id)),
+        _ => {
+            let body = "The query is ?room=NAME and ?after=ID, the id of the last line shown";
+            let reason = format!("a query we do not know: ?{query}");
+            Err(Refusal::new(
+                "GET /chat".into(),
+                StatusCode::BAD_REQUEST,
+                body,
+                &reason,
+            ))
         }
     }
-    Ok((room, after))
 }
 
 /// One page, from its history to its last frame. This task reads what the

@@ -50,8 +50,9 @@ pub struct Registration {
 }
 
 impl Fanout {
-    /// Adds a page in `room` whose writer reads `queue`. The receiver it
-    /// returns hears once if the page is dropped for being too slow.
+    /// Adds a page whose writer reads `queue`. The receiver it returns
+    /// hears once if the page is dropped for being too slow.
+    /// The page gets the entries of `room` only.
     pub fn register(
         self: &Arc<Self>,
         name: &str,

@@ -174,8 +174,8 @@ fn routes(
 }
 
 /// Step 3 of the story, the upgrade of a page that is ours: it needs a
-/// session, and may name its room (`?room=NAME`) and say where it stopped
-/// (`?after=ID`).
+/// session, and may say where it stopped (`?after=ID`).
+/// It may name its room too (`?room=NAME`).
 async fn open_chat(
     upgrade: Upgrade,
     query: &str,
@@ -187,8 +187,12 @@ async fn open_chat(
         Ok(name) => name,
         Err(refusal) => return refusal,
     };
-    let (room, after) = match conversation::resume_point(query) {
-        Ok(place) => place,
+    let (room, query) = match room::from_query(query) {
+        Ok(found) => found,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let after = match conversation::resume_point(&query) {
+        Ok(after) => after,
         Err(refusal) => return refusal.into_response(),
     };
     upgrade.accept(move |websocket| async move {

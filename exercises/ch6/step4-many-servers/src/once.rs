@@ -39,9 +39,9 @@ redis.call('SET', KEYS[2], id, 'EX', ARGV[5])
 return id
 "#;
 
-/// Writes `text` by `author` into the log of `room` unless the line
-/// `client_id` of this author is there already; either way returns its
-/// entry id.
+/// Writes `text` by `author` into the log unless the line `client_id` of
+/// this author is there already; either way returns its entry id.
+/// The entry's room is `room`.
 pub async fn append_chat(
     broker: &Broker,
     room: &Room,

@@ -63,11 +63,11 @@ pub enum ToPage {
         id: String,
         name: String,
     },
-    /// The first message on every connection: who and where you are (the
-    /// instance and the room), and the room's lines you have not seen yet,
-    /// oldest first. `older_gone`: the
+    /// The first message on every connection: who and where you are, and
+    /// the lines you have not seen yet, oldest first. `older_gone`: the
     /// page was away for more lines than the log keeps, so some it missed
     /// may be gone.
+    /// `room`: the room the page is in, whose lines these are.
     History {
         instance: String,
         you: String,
