@@ -13,8 +13,9 @@
 //! `EXERCISE_RUNS=20` checks each variant 20 times, to measure how the
 //! timing checks hold up on a busy machine.
 //!
-//! The browser exercises need Chromium: where it is missing they say so in
-//! one line and pass, unless `REQUIRE_TOOLS=1` (as in CI) makes them fail.
+//! The browser exercises need Chromium, and step 4's need `redis-server`:
+//! where one is missing they say so in one line and pass, unless
+//! `REQUIRE_TOOLS=1` (as in CI) makes them fail.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,6 +115,9 @@ const SIDE_BY_SIDE: usize = 4;
 async fn both_ways(number: u8) {
     let exercise = Exercise::numbered(number).expect("the exercise");
     if chromium_if_needed(exercise).await.is_none() {
+        return;
+    }
+    if exercise.redis && tools::require_or_skip("redis-server", tools::find_redis()).is_none() {
         return;
     }
     let programs = tokio::task::block_in_place(programs);
@@ -265,6 +269,11 @@ async fn exercise_4_heartbeat_both_ways() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exercise_5_reconnect_both_ways() {
     both_ways(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exercise_6_rooms_both_ways() {
+    both_ways(6).await;
 }
 
 /// The runner speaks Korean when asked: wholly Korean, with the headings a

@@ -548,10 +548,10 @@ fn history_missing(
     );
     let hint = (visitor.room == Some(DEFAULT_ROOM)).then(|| {
         judge.say(
-            "step4-many-servers/src/conversation.rs, fn resume_point: a page at /?room=lobby \
-             is not in the room of a page at /. The room of `/` without ?room= is `lobby`, as \
-             the chapter says: the same room as /?room=lobby",
-            "step4-many-servers/src/conversation.rs의 fn resume_point에서 /?room=lobby로 연 \
+            "step4-many-servers/src/index.html, and where the server reads the room: a page at \
+             /?room=lobby is not in the room of a page at /. The room of `/` without ?room= is \
+             `lobby`, as the chapter says: the same room as /?room=lobby",
+            "step4-many-servers/src/index.html과, 서버가 방을 읽는 곳을 보세요. /?room=lobby로 연 \
              페이지가 /로 연 페이지와 다른 방에 있습니다. 장에서 말한 대로 ?room= 없이 연 `/`의 \
              방은 `lobby`이고, /?room=lobby와 같은 방입니다",
         )
@@ -659,12 +659,14 @@ async fn bad_room_names(judge: Judge<'_>, server: &Running) -> Result<(), Miss> 
             ),
         )
         .hint(Some(judge.say(
-            "step4-many-servers/src/conversation.rs, fn resume_point: check the room's name \
-             where the query is read, and refuse one that is not 1 to 32 letters, digits, `-` \
-             or `_` with 400 and a body that says so, before the upgrade",
-            "step4-many-servers/src/conversation.rs의 fn resume_point에서, 쿼리를 읽을 때 방 \
-             이름도 확인하세요. 영문자, 숫자, `-`, `_`로 된 1~32글자가 아니면 업그레이드 전에 \
-             400과 그 사실을 말하는 본문으로 거절합니다",
+            "step4-many-servers/src: where the server reads the room from the query of /chat \
+             (the course reads the query in src/conversation.rs, fn resume_point), check its \
+             name, and refuse one that is not 1 to 32 letters, digits, `-` or `_` with 400 and \
+             a body that says so, before the upgrade",
+            "step4-many-servers/src에서 서버가 /chat의 쿼리에서 방을 읽는 곳(강의의 코드는 \
+             src/conversation.rs의 fn resume_point에서 쿼리를 읽습니다)에서 방 이름도 확인하세요. \
+             영문자, 숫자, `-`, `_`로 된 1~32글자가 아니면 업그레이드 전에 400과 그 사실을 말하는 \
+             본문으로 거절합니다",
         ))));
     }
     Ok(())
