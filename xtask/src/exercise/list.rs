@@ -131,7 +131,7 @@ pub const EXERCISES: &[Exercise] = &[
         changes: "step4-many-servers",
         title: (
             "rooms: `/?room=NAME` puts a page of step 4 in a room; its lines, history and replay stay in that room, on every instance",
-            "방: 4단계 페이지를 `/?room=NAME`으로 열면 그 방에 들어가고, 줄과 지난 대화와 다시 받는 줄이 모든 인스턴스에서 그 방 안에 머문다",
+            "방: 4단계 페이지를 `/?room=NAME`으로 열면 그 방에 들어가고, 글과 지난 대화와 다시 받는 글이 모든 인스턴스에서 그 방 안에 머문다",
         ),
         hint: (
             "step4-many-servers/src/index.html: read the room from the page's address and open \
@@ -147,7 +147,7 @@ pub const EXERCISES: &[Exercise] = &[
              읽습니다(없으면 `lobby`, 영문자·숫자·`-`·`_`로 된 1~32글자가 아니면 400). \
              src/chat_log.rs와 src/once.rs에서는 로그의 항목마다 방을 적고, src/fanout.rs에서는 \
              항목을 그 방의 페이지에만 넘기며, src/chat_log.rs의 fn history에서는 지난 대화와 \
-             다시 보내는 줄로 그 방의 항목만 줍니다",
+             다시 보내는 글로 그 방의 항목만 줍니다",
         ),
         check: checks::rooms::check,
         browser: true,

@@ -384,7 +384,7 @@ async fn rooms(judge: Judge<'_>) -> Checked {
                  ?after= got what every room said while it was away. Keep only its room's \
                  entries after its id too, as for a page that opens for the first time",
                 "step4-many-servers/src/chat_log.rs의 fn history에서 ?after=로 돌아온 페이지가 \
-                 떠나 있던 동안 모든 방에서 오간 줄을 받았습니다. 처음 여는 페이지와 마찬가지로, \
+                 떠나 있던 동안 모든 방에서 오간 글을 받았습니다. 처음 여는 페이지와 마찬가지로, \
                  그 id 뒤의 항목에서도 그 페이지의 방 것만 남기세요",
             )
         } else if in_lobby {
@@ -414,7 +414,7 @@ async fn rooms(judge: Judge<'_>) -> Checked {
                     red_missed.shown
                 ),
                 format!(
-                    "인스턴스 B가 다시 켜진 뒤 {}에 그동안 red 방에서 오간 줄 {:?}만 한 번 나오고, 다른 방의 줄은 나오지 않는 것",
+                    "인스턴스 B가 다시 켜진 뒤 {}에 그동안 red 방에서 오간 글 {:?}만 한 번 나오고, 다른 방의 글은 나오지 않는 것",
                     red_b.describe(judge),
                     red_missed.shown
                 ),
@@ -427,7 +427,7 @@ async fn rooms(judge: Judge<'_>) -> Checked {
                     red_missed.shown
                 ),
                 format!(
-                    "다시 켜고 {}초 뒤 페이지 목록: {}; {:?} 나온 횟수: {times}, 다른 방의 줄: {replayed_foreign:?}",
+                    "다시 켜고 {}초 뒤 페이지 목록: {}; {:?} 나온 횟수: {times}, 다른 방의 글: {replayed_foreign:?}",
                     COMES_BACK.as_secs(),
                     shortened(&listed),
                     red_missed.shown
@@ -441,7 +441,7 @@ async fn rooms(judge: Judge<'_>) -> Checked {
 
     Ok(judge.say(
         "with two instances sharing one Redis, in headless Chromium: the red pages on A and B saw each other's lines, and the pages in blue and at / saw none of red's, nor red theirs; pages opened later in red and in lobby (the room of /) listed their own room's lines only; the red page on B came back after B restarted with red's missed line alone; room names too long or with a space got 400".to_string(),
-        "Redis 하나를 함께 쓰는 인스턴스 두 개와 헤드리스 Chromium에서: A와 B의 red 방 페이지는 서로의 줄을 받았고, blue 방 페이지와 /로 연 페이지는 red 방의 줄을 하나도 받지 않았으며 red 방도 그들의 줄을 받지 않았습니다. 나중에 red 방과 lobby 방(/의 방)에서 연 페이지는 자기 방의 줄만 보여 주었고, B가 다시 켜진 뒤 돌아온 B의 red 방 페이지는 놓친 red 방의 줄만 받았습니다. 너무 긴 방 이름과 빈칸이 든 방 이름은 400을 받았습니다".to_string(),
+        "Redis 하나를 함께 쓰는 인스턴스 두 개와 헤드리스 Chromium에서: A와 B의 red 방 페이지는 서로의 글을 받았고, blue 방 페이지와 /로 연 페이지는 red 방의 글을 하나도 받지 않았으며 red 방도 그들의 글을 받지 않았습니다. 나중에 red 방과 lobby 방(/의 방)에서 연 페이지는 자기 방의 글만 보여 주었고, B가 다시 켜진 뒤 돌아온 B의 red 방 페이지는 놓친 red 방의 글만 받았습니다. 너무 긴 방 이름과 빈칸이 든 방 이름은 400을 받았습니다".to_string(),
     ))
 }
 
@@ -481,7 +481,7 @@ async fn missing_live(judge: Judge<'_>, from: &Visitor, line: &Line, to: &[&Visi
             line.room
         ),
         format!(
-            "{}에서 {:?} 줄을 입력하면 두 인스턴스에 있는 같은 방({})의 모든 페이지에 나오는 것",
+            "{}에서 입력한 글({:?})이 두 인스턴스에 있는 같은 방({})의 모든 페이지에 나오는 것",
             from.describe(judge),
             line.shown,
             line.room
@@ -516,9 +516,9 @@ async fn missing_live(judge: Judge<'_>, from: &Visitor, line: &Line, to: &[&Visi
              instance only. The other instance knows only what Redis tells it: the room must \
              travel through Redis with each line (a field of its entry in the log, or a stream \
              of its own), not in one process's memory",
-            "step4-many-servers/src/chat_log.rs에서 줄이 보낸 쪽 인스턴스의 같은 방에만 \
+            "step4-many-servers/src/chat_log.rs에서 글이 보낸 쪽 인스턴스의 같은 방에만 \
              도착했습니다. 다른 인스턴스는 Redis가 알려 주는 것만 압니다. 방은 한 프로세스의 \
-             메모리가 아니라 Redis를 거쳐 줄마다 함께 가야 합니다(로그 항목의 필드로, 또는 방마다 \
+             메모리가 아니라 Redis를 거쳐 글마다 함께 가야 합니다(로그 항목의 필드로, 또는 방마다 \
              따로 둔 스트림으로)",
         )
     });
@@ -538,13 +538,13 @@ fn history_missing(
             visitor.describe(judge)
         ),
         format!(
-            "방에서 줄이 오간 뒤에 연 {}에 그 줄들이 지난 대화로 나오는 것",
+            "방에서 글이 오간 뒤에 연 {}에 그 글들이 지난 대화로 나오는 것",
             visitor.describe(judge)
         ),
     );
     let saw = judge.say(
         format!("it lacks {lacking:?} and lists {}", shortened(listed)),
-        format!("빠진 줄: {lacking:?}; 페이지 목록: {}", shortened(listed)),
+        format!("빠진 글: {lacking:?}; 페이지 목록: {}", shortened(listed)),
     );
     let hint = (visitor.room == Some(DEFAULT_ROOM)).then(|| {
         judge.say(
@@ -565,7 +565,7 @@ fn leak_lines(judge: Judge<'_>, leaks: &[(String, Vec<String>)]) -> String {
         .map(|(page, lines)| {
             judge.say(
                 format!("{page} lists other rooms' {}", shortened(lines)),
-                format!("{page}에 나온 다른 방의 줄: {}", shortened(lines)),
+                format!("{page}에 나온 다른 방의 글: {}", shortened(lines)),
             )
         })
         .collect();
@@ -577,7 +577,7 @@ fn leak_lines(judge: Judge<'_>, leaks: &[(String, Vec<String>)]) -> String {
 fn leaked_live(judge: Judge<'_>, leaks: &[(String, Vec<String>)], no_rooms: bool) -> Miss {
     let expected = judge.say(
         "each line reaches the pages of its own room only, on both instances",
-        "줄마다 두 인스턴스에 있는 자기 방의 페이지에만 도착하는 것",
+        "글마다 두 인스턴스에 있는 자기 방의 페이지에만 도착하는 것",
     );
     let hint = (!no_rooms).then(|| {
         judge.say(
@@ -585,18 +585,32 @@ fn leaked_live(judge: Judge<'_>, leaks: &[(String, Vec<String>)], no_rooms: bool
              as they were said, though a page opened later got its own room's history only. \
              Hand each entry only to the pages whose room is the entry's room",
             "step4-many-servers/src/fanout.rs의 fn deliver에서, 나중에 연 페이지는 자기 방의 \
-             지난 대화만 받았지만 실시간 줄은 다른 방의 페이지에도 도착했습니다. 항목마다 그 \
+             지난 대화만 받았지만 실시간 글은 다른 방의 페이지에도 도착했습니다. 항목마다 그 \
              항목의 방에 있는 페이지에만 넘기세요",
         )
     });
-    Miss::new(expected, leak_lines(judge, leaks)).hint(hint)
+    let saw = if no_rooms {
+        judge.say(
+            format!(
+                "every page lists every line, as in one chat without rooms: {}",
+                leak_lines(judge, leaks)
+            ),
+            format!(
+                "방이 없는 채팅 하나처럼 모든 페이지에 모든 글이 나왔습니다: {}",
+                leak_lines(judge, leaks)
+            ),
+        )
+    } else {
+        leak_lines(judge, leaks)
+    };
+    Miss::new(expected, saw).hint(hint)
 }
 
 fn leaked_history(judge: Judge<'_>, leaks: &[(String, Vec<String>)]) -> Miss {
     Miss::new(
         judge.say(
             "a page opened later lists its own room's lines as its history, and no other room's",
-            "나중에 연 페이지에는 자기 방의 지난 대화만 나오고 다른 방의 줄은 나오지 않는 것",
+            "나중에 연 페이지에는 자기 방의 지난 대화만 나오고 다른 방의 글은 나오지 않는 것",
         ),
         leak_lines(judge, leaks),
     )
@@ -605,7 +619,7 @@ fn leaked_history(judge: Judge<'_>, leaks: &[(String, Vec<String>)]) -> Miss {
          got the last lines of every room. Keep only the entries of the page's room among the \
          lines it is shown",
         "step4-many-servers/src/chat_log.rs의 fn history에서 처음 여는 페이지가 모든 방의 최근 \
-         줄을 받았습니다. 보여 줄 줄 가운데 그 페이지의 방 항목만 남기세요",
+         글을 받았습니다. 보여 줄 글 가운데 그 페이지의 방 항목만 남기세요",
     )))
 }
 
