@@ -46,6 +46,10 @@ const LEAKS_BY: Duration = Duration::from_millis(1500);
 /// waits of 1, 2, 4 and 8 s, with room for a busy machine.
 const COMES_BACK: Duration = Duration::from_secs(25);
 
+/// How long after a page says it is connected its history may take to be
+/// listed: the same moment, with room for a busy machine.
+const SETTLES: Duration = Duration::from_secs(2);
+
 /// The room of a page opened at `/`, as the chapter names it.
 const DEFAULT_ROOM: &str = "lobby";
 
@@ -133,6 +137,25 @@ async fn until_listed(visitors: &[&Visitor], line: &str, wait: Duration) -> bool
     }
 }
 
+/// Polls until the page's state line says it is connected, for at most
+/// `wait`. Returns whether it did.
+async fn until_state(visitor: &Visitor, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        let state = visitor.page.texts("#state").await.unwrap_or_default();
+        if state
+            .iter()
+            .any(|text| text.starts_with("Connected to instance"))
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(150)).await;
+    }
+}
+
 /// Opens `/` (with `?room=` when given) on `server`, logs in as `name` and
 /// waits until the page says it is connected.
 async fn join(
@@ -174,49 +197,37 @@ async fn join(
     if let Err(error) = login.await {
         return Err(Miss::new(expected, judge.error(&error)));
     }
-    let deadline = Instant::now() + ARRIVES;
-    loop {
-        let state = visitor.page.texts("#state").await.unwrap_or_default();
-        if state
-            .iter()
-            .any(|text| text.starts_with("Connected to instance"))
-        {
-            return Ok(visitor);
-        }
-        if Instant::now() >= deadline {
-            let refused: Vec<String> = server.output.lines()[printed_before..]
-                .iter()
-                .filter(|line| line.starts_with("GET /chat -> "))
-                .cloned()
-                .collect();
-            let saw = judge.say(
-                format!(
-                    "after {} s the page says {state:?} and lists {}; {}",
-                    ARRIVES.as_secs(),
-                    shortened(&visitor.lines().await),
-                    judge.printed(&server.output)
-                ),
-                format!(
-                    "{}초 뒤 페이지 상태: {state:?}, 페이지 목록: {}; {}",
-                    ARRIVES.as_secs(),
-                    shortened(&visitor.lines().await),
-                    judge.printed(&server.output)
-                ),
-            );
-            let hint = (!refused.is_empty()).then(|| {
-                judge.say(
-                    "step4-many-servers/src/conversation.rs, fn resume_point: the server refused \
-                     the page's WebSocket (see its `GET /chat -> ...` line). It reads the query of \
-                     /chat: let it take room=NAME as well as after=ID, in either order",
-                    "step4-many-servers/src/conversation.rs의 fn resume_point에서 서버가 페이지의 \
-                     웹소켓을 거절했습니다(서버가 출력한 `GET /chat -> ...` 줄을 보세요). /chat의 \
-                     쿼리를 읽는 곳이니, after=ID뿐 아니라 room=NAME도 순서에 상관없이 받게 하세요",
-                )
-            });
-            return Err(Miss::new(expected, saw).hint(hint));
-        }
-        sleep(Duration::from_millis(150)).await;
+    if until_state(&visitor, ARRIVES).await {
+        return Ok(visitor);
     }
+    let state = visitor.page.texts("#state").await.unwrap_or_default();
+    let listed = shortened(&visitor.lines().await);
+    let refused = server.output.lines()[printed_before..]
+        .iter()
+        .any(|line| line.starts_with("GET /chat -> "));
+    let saw = judge.say(
+        format!(
+            "after {} s the page says {state:?} and lists {listed}; {}",
+            ARRIVES.as_secs(),
+            judge.printed(&server.output)
+        ),
+        format!(
+            "{}초 뒤 페이지 상태: {state:?}, 페이지 목록: {listed}; {}",
+            ARRIVES.as_secs(),
+            judge.printed(&server.output)
+        ),
+    );
+    let hint = refused.then(|| {
+        judge.say(
+            "step4-many-servers/src/conversation.rs, fn resume_point: the server refused the \
+             page's WebSocket (see its `GET /chat -> ...` line). It reads the query of /chat: \
+             let it take room=NAME as well as after=ID, in either order",
+            "step4-many-servers/src/conversation.rs의 fn resume_point에서 서버가 페이지의 웹소켓을 \
+             거절했습니다(서버가 출력한 `GET /chat -> ...` 줄을 보세요). /chat의 쿼리를 읽는 \
+             곳이니, after=ID뿐 아니라 room=NAME도 순서에 상관없이 받게 하세요",
+        )
+    });
+    Err(Miss::new(expected, saw).hint(hint))
 }
 
 /// The lines of `said` that `visitor` lists but that belong to another room.
@@ -369,7 +380,10 @@ async fn rooms(judge: Judge<'_>) -> Checked {
         ])
         .await?;
     let red_missed = &meanwhile[2];
-    let back = until_listed(&[&red_b], &red_missed.shown, COMES_BACK).await;
+    // The page says it is connected when its history comes, and lists the
+    // history's lines in the same moment.
+    let reconnected = until_state(&red_b, COMES_BACK).await;
+    let back = reconnected && until_listed(&[&red_b], &red_missed.shown, SETTLES).await;
     let listed = red_b.lines().await;
     let replayed_foreign = foreign(&red_b, &listed, &meanwhile);
     let times = listed

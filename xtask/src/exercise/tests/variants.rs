@@ -534,6 +534,16 @@ fn rooms() -> Vec<Variant> {
             )],
         ),
         near_miss(
+            "server-refuses-room",
+            "the page sends its room, and the server refuses a query it does not read",
+            "let it take room=NAME as well as after=ID",
+            vec![replace(
+                ROOM4,
+                "pair.strip_prefix(\"room=\")",
+                "pair.strip_prefix(\"room:\")",
+            )],
+        ),
+        near_miss(
             "leaks-live",
             "every entry to every page: the room is written, but the fan-out ignores it",
             "Hand each entry only to the pages whose room",
