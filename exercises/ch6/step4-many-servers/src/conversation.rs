@@ -97,7 +97,6 @@ pub async fn talk(
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
-        room: room.to_string(),
         entries: shown.entries,
         older_gone: shown.older_gone,
     };

@@ -245,7 +245,6 @@ async fn rooms(judge: Judge<'_>) -> Checked {
     let (env_a, env_b) = (env("A"), env("B"));
     let (a, b) = tokio::join!(judge.start(&env_a), judge.start(&env_b));
     let (a, b) = (a?, b?);
-    let b_port = b.port;
 
     let (red_a, red_b, blue_a, lobby_a) = tokio::join!(
         join(judge, &a, "A", Some("red"), "alice"),
@@ -255,13 +254,52 @@ async fn rooms(judge: Judge<'_>) -> Checked {
     );
     let (red_a, red_b, blue_a, lobby_a) = (red_a?, red_b?, blue_a?, lobby_a?);
 
-    // Live: each line to its room, on both instances.
+    let live = live(judge, [&red_a, &red_b, &blue_a, &lobby_a]).await?;
+    // Pages opened now, in red and in the room of `/` by its name. A live
+    // leak is judged after them: whether history leaks too tells a chat
+    // without rooms from a fan-out that ignores them.
+    let (red_later, lobby_later) = tokio::join!(
+        join(judge, &b, "B", Some("red"), "erin"),
+        join(judge, &b, "B", Some(DEFAULT_ROOM), "gina"),
+    );
+    let history = history(judge, [&red_later?, &lobby_later?], &live.said).await;
+    match (live.leaks.is_empty(), history) {
+        (false, history) => {
+            let no_rooms = live.everywhere && matches!(history, Err(History::Leaked(_)));
+            return Err(leaked_live(judge, &live.leaks, no_rooms));
+        }
+        (true, Err(History::Leaked(leaks))) => return Err(leaked_history(judge, &leaks)),
+        (true, Err(History::Missing(miss))) => return Err(miss),
+        (true, Ok(())) => {}
+    }
+
+    replay(judge, b, &url, [&red_a, &red_b, &blue_a, &lobby_a]).await?;
+    bad_room_names(judge, &a).await?;
+
+    Ok(judge.say(
+        "with two instances sharing one Redis, in headless Chromium: the red pages on A and B saw each other's lines, and the pages in blue and at / saw none of red's, nor red theirs; pages opened later in red and in lobby (the room of /) listed their own room's lines only; the red page on B came back after B restarted with red's missed line alone; room names too long or with a space got 400".to_string(),
+        "Redis 하나를 함께 쓰는 인스턴스 두 개와 헤드리스 Chromium에서: A와 B의 red 방 페이지는 서로의 글을 받았고, blue 방 페이지와 /로 연 페이지는 red 방의 글을 하나도 받지 않았으며 red 방도 그들의 글을 받지 않았습니다. 나중에 red 방과 lobby 방(/의 방)에서 연 페이지는 자기 방의 글만 보여 주었고, B가 다시 켜진 뒤 돌아온 B의 red 방 페이지는 놓친 red 방의 글만 받았습니다. 너무 긴 방 이름과 빈칸이 든 방 이름은 400을 받았습니다".to_string(),
+    ))
+}
+
+/// What the live part showed: the lines said, the pages that listed lines
+/// of other rooms (and which), and whether every page listed every line.
+struct Live {
+    said: Vec<Line>,
+    leaks: Vec<(String, Vec<String>)>,
+    everywhere: bool,
+}
+
+/// Each page says a line; each must reach its room's pages on both
+/// instances, and after a while no page may list another room's line.
+async fn live(judge: Judge<'_>, pages: [&Visitor; 4]) -> Result<Live, Miss> {
+    let [red_a, red_b, blue_a, lobby_a] = pages;
     let mut said = Vec::new();
     for (from, text, to) in [
-        (&red_a, "red 1 from A", vec![&red_a, &red_b]),
-        (&red_b, "red 2 from B", vec![&red_a, &red_b]),
-        (&blue_a, "blue 1", vec![&blue_a]),
-        (&lobby_a, "lobby 1", vec![&lobby_a]),
+        (red_a, "red 1 from A", vec![red_a, red_b]),
+        (red_b, "red 2 from B", vec![red_a, red_b]),
+        (blue_a, "blue 1", vec![blue_a]),
+        (lobby_a, "lobby 1", vec![lobby_a]),
     ] {
         let line = from.say(judge, text).await?;
         if !until_listed(&to, &line.shown, ARRIVES).await {
@@ -270,27 +308,36 @@ async fn rooms(judge: Judge<'_>) -> Checked {
         said.push(line);
     }
     sleep(LEAKS_BY).await;
-    let pages = [&red_a, &red_b, &blue_a, &lobby_a];
-    let mut live_leaks = Vec::new();
-    let mut sees_all = true;
+    let mut leaks = Vec::new();
+    let mut everywhere = true;
     for visitor in pages {
         let listed = visitor.lines().await;
+        everywhere &= said.iter().all(|line| listed.contains(&line.shown));
         let leaked = foreign(visitor, &listed, &said);
-        sees_all &=
-            leaked.len() + said.iter().filter(|l| l.room == visitor.room()).count() == said.len();
         if !leaked.is_empty() {
-            live_leaks.push((visitor.describe(judge), leaked));
+            leaks.push((visitor.describe(judge), leaked));
         }
     }
+    Ok(Live {
+        said,
+        leaks,
+        everywhere,
+    })
+}
 
-    // History: pages opened now, in red and in the room of `/` by name.
-    let (red_later, lobby_later) = tokio::join!(
-        join(judge, &b, "B", Some("red"), "erin"),
-        join(judge, &b, "B", Some(DEFAULT_ROOM), "gina"),
-    );
-    let (red_later, lobby_later) = (red_later?, lobby_later?);
-    let mut history_leaks = Vec::new();
-    for visitor in [&red_later, &lobby_later] {
+/// What was wrong with the history of a page opened later.
+enum History {
+    /// Pages listed lines of other rooms (and which).
+    Leaked(Vec<(String, Vec<String>)>),
+    /// A page lacked lines of its own room.
+    Missing(Miss),
+}
+
+/// Each page, opened after the lines were said, lists its room's lines
+/// and none of the others.
+async fn history(judge: Judge<'_>, pages: [&Visitor; 2], said: &[Line]) -> Result<(), History> {
+    let mut leaks = Vec::new();
+    for visitor in pages {
         let own: Vec<&Line> = said
             .iter()
             .filter(|line| line.room == visitor.room())
@@ -298,9 +345,9 @@ async fn rooms(judge: Judge<'_>) -> Checked {
         let last = own.last().expect("each room said a line");
         let shown = until_listed(&[visitor], &last.shown, ARRIVES).await;
         let listed = visitor.lines().await;
-        let leaked = foreign(visitor, &listed, &said);
+        let leaked = foreign(visitor, &listed, said);
         if !leaked.is_empty() {
-            history_leaks.push((visitor.describe(judge), leaked));
+            leaks.push((visitor.describe(judge), leaked));
             continue;
         }
         let lacking: Vec<String> = own
@@ -308,36 +355,36 @@ async fn rooms(judge: Judge<'_>) -> Checked {
             .filter(|line| !listed.contains(&line.shown))
             .map(|line| line.shown.clone())
             .collect();
-        if shown && lacking.is_empty() {
-            continue;
+        if !shown || !lacking.is_empty() {
+            return Err(History::Missing(history_missing(
+                judge, visitor, &lacking, &listed,
+            )));
         }
-        if !live_leaks.is_empty() {
-            // Judged below, with what the live lines showed.
-            break;
-        }
-        return Err(history_missing(judge, visitor, &lacking, &listed));
     }
-    if !live_leaks.is_empty() {
-        return Err(leaked_live(
-            judge,
-            &live_leaks,
-            sees_all && !history_leaks.is_empty(),
-        ));
+    if leaks.is_empty() {
+        Ok(())
+    } else {
+        Err(History::Leaked(leaks))
     }
-    if !history_leaks.is_empty() {
-        return Err(leaked_history(judge, &history_leaks));
-    }
-    drop((red_later, lobby_later));
+}
 
-    // Replay: red's page on B comes back after B restarts, with what red
-    // said meanwhile and nothing of the other rooms.
+/// Red's page on B loses its instance (SIGTERM); the rooms talk on A; B
+/// starts again on its port, and the page must come back with what red
+/// said meanwhile, once, and nothing of the other rooms.
+async fn replay(
+    judge: Judge<'_>,
+    mut b: Running,
+    redis_url: &str,
+    pages: [&Visitor; 4],
+) -> Result<(), Miss> {
+    let [red_a, red_b, blue_a, lobby_a] = pages;
+    let port = b.port.to_string();
     b.stop(Stop::Terminate).map_err(|error| {
         Miss::new(
             judge.say("instance B can be stopped", "인스턴스 B를 멈출 수 있는 것"),
             judge.error(&error),
         )
     })?;
-    let mut b = b;
     if b.exit_status(ARRIVES).await.is_none() {
         return Err(Miss::new(
             judge.say(
@@ -358,12 +405,11 @@ async fn rooms(judge: Judge<'_>) -> Checked {
             ),
         ));
     }
-    drop(b);
     let mut meanwhile = Vec::new();
     for (from, text) in [
-        (&blue_a, "blue 2 while B was away"),
-        (&lobby_a, "lobby 2 while B was away"),
-        (&red_a, "red 3 while B was away"),
+        (blue_a, "blue 2 while B was away"),
+        (lobby_a, "lobby 2 while B was away"),
+        (red_a, "red 3 while B was away"),
     ] {
         let line = from.say(judge, text).await?;
         if !until_listed(&[from], &line.shown, ARRIVES).await {
@@ -371,92 +417,72 @@ async fn rooms(judge: Judge<'_>) -> Checked {
         }
         meanwhile.push(line);
     }
-    let port = b_port.to_string();
-    let _b_again = judge
-        .start(&[
-            ("REDIS_URL", url.as_str()),
-            ("INSTANCE", "B"),
-            ("PORT", &port),
-        ])
-        .await?;
-    let red_missed = &meanwhile[2];
+    let env = [("REDIS_URL", redis_url), ("INSTANCE", "B"), ("PORT", &port)];
+    let _b_again = judge.start(&env).await?;
+    let (lobby_missed, red_missed) = (&meanwhile[1], &meanwhile[2]);
     // The page says it is connected when its history comes, and lists the
     // history's lines in the same moment.
-    let reconnected = until_state(&red_b, COMES_BACK).await;
-    let back = reconnected && until_listed(&[&red_b], &red_missed.shown, SETTLES).await;
+    let reconnected = until_state(red_b, COMES_BACK).await;
+    let back = reconnected && until_listed(&[red_b], &red_missed.shown, SETTLES).await;
     let listed = red_b.lines().await;
-    let replayed_foreign = foreign(&red_b, &listed, &meanwhile);
+    let replayed_foreign = foreign(red_b, &listed, &meanwhile);
     let times = listed
         .iter()
         .filter(|line| **line == red_missed.shown)
         .count();
-    if !back || !replayed_foreign.is_empty() || times != 1 {
-        let in_lobby = listed.contains(&meanwhile[1].shown);
-        let hint = if back && !replayed_foreign.is_empty() {
-            judge.say(
-                "step4-many-servers/src/chat_log.rs, fn history: the page that came back with \
-                 ?after= got what every room said while it was away. Keep only its room's \
-                 entries after its id too, as for a page that opens for the first time",
-                "step4-many-servers/src/chat_log.rs의 fn history에서 ?after=로 돌아온 페이지가 \
-                 떠나 있던 동안 모든 방에서 오간 글을 받았습니다. 처음 여는 페이지와 마찬가지로, \
-                 그 id 뒤의 항목에서도 그 페이지의 방 것만 남기세요",
-            )
-        } else if in_lobby {
-            judge.say(
-                "step4-many-servers/src/index.html, fn connect: the page came back in the room \
-                 of `/`, not in its own. The address it reconnects to must keep room= along \
-                 with after= (/chat?room=red&after=ID)",
-                "step4-many-servers/src/index.html의 fn connect에서 페이지가 자기 방이 아니라 `/`의 \
-                 방으로 돌아왔습니다. 다시 연결하는 주소에 after=와 함께 room=도 남겨 두어야 \
-                 합니다(/chat?room=red&after=ID)",
-            )
-        } else {
-            judge.say(
-                "step4-many-servers/src/chat_log.rs, fn history: a page that comes back with \
-                 ?after=ID gets its room's entries after that id, each once, then the live chat \
-                 of its room",
-                "step4-many-servers/src/chat_log.rs의 fn history에서, ?after=ID로 돌아온 페이지는 \
-                 그 id 뒤에 자기 방에 쌓인 항목을 한 번씩 받고, 이어서 그 방의 실시간 채팅을 \
-                 받아야 합니다",
-            )
-        };
-        return Err(Miss::new(
-            judge.say(
-                format!(
-                    "after instance B restarts, {} comes back with the line red said meanwhile, {:?}, once, and nothing the other rooms said",
-                    red_b.describe(judge),
-                    red_missed.shown
-                ),
-                format!(
-                    "인스턴스 B가 다시 켜진 뒤 {}에 그동안 red 방에서 오간 글 {:?}만 한 번 나오고, 다른 방의 글은 나오지 않는 것",
-                    red_b.describe(judge),
-                    red_missed.shown
-                ),
-            ),
-            judge.say(
-                format!(
-                    "{} s after the restart it lists {}: {:?} {times} time(s), other rooms' {replayed_foreign:?}",
-                    COMES_BACK.as_secs(),
-                    shortened(&listed),
-                    red_missed.shown
-                ),
-                format!(
-                    "다시 켜고 {}초 뒤 페이지 목록: {}; {:?} 나온 횟수: {times}, 다른 방의 글: {replayed_foreign:?}",
-                    COMES_BACK.as_secs(),
-                    shortened(&listed),
-                    red_missed.shown
-                ),
-            ),
-        )
-        .hint(Some(hint)));
+    if back && replayed_foreign.is_empty() && times == 1 {
+        return Ok(());
     }
-
-    bad_room_names(judge, &a).await?;
-
-    Ok(judge.say(
-        "with two instances sharing one Redis, in headless Chromium: the red pages on A and B saw each other's lines, and the pages in blue and at / saw none of red's, nor red theirs; pages opened later in red and in lobby (the room of /) listed their own room's lines only; the red page on B came back after B restarted with red's missed line alone; room names too long or with a space got 400".to_string(),
-        "Redis 하나를 함께 쓰는 인스턴스 두 개와 헤드리스 Chromium에서: A와 B의 red 방 페이지는 서로의 글을 받았고, blue 방 페이지와 /로 연 페이지는 red 방의 글을 하나도 받지 않았으며 red 방도 그들의 글을 받지 않았습니다. 나중에 red 방과 lobby 방(/의 방)에서 연 페이지는 자기 방의 글만 보여 주었고, B가 다시 켜진 뒤 돌아온 B의 red 방 페이지는 놓친 red 방의 글만 받았습니다. 너무 긴 방 이름과 빈칸이 든 방 이름은 400을 받았습니다".to_string(),
-    ))
+    let hint = if back && !replayed_foreign.is_empty() {
+        judge.say(
+            "step4-many-servers/src/chat_log.rs, fn history: the page that came back with \
+             ?after= got what every room said while it was away. Keep only its room's entries \
+             after its id too, as for a page that opens for the first time",
+            "step4-many-servers/src/chat_log.rs의 fn history에서 ?after=로 돌아온 페이지가 떠나 \
+             있던 동안 모든 방에서 오간 글을 받았습니다. 처음 여는 페이지와 마찬가지로, 그 id \
+             뒤의 항목에서도 그 페이지의 방 것만 남기세요",
+        )
+    } else if listed.contains(&lobby_missed.shown) {
+        judge.say(
+            "step4-many-servers/src/index.html, fn connect: the page came back in the room of \
+             `/`, not in its own. The address it reconnects to must keep room= along with \
+             after= (/chat?room=red&after=ID)",
+            "step4-many-servers/src/index.html의 fn connect에서 페이지가 자기 방이 아니라 `/`의 \
+             방으로 돌아왔습니다. 다시 연결하는 주소에 after=와 함께 room=도 남겨 두어야 \
+             합니다(/chat?room=red&after=ID)",
+        )
+    } else {
+        judge.say(
+            "step4-many-servers/src/chat_log.rs, fn history: a page that comes back with \
+             ?after=ID gets its room's entries after that id, each once, then the live chat of \
+             its room",
+            "step4-many-servers/src/chat_log.rs의 fn history에서, ?after=ID로 돌아온 페이지는 그 \
+             id 뒤에 자기 방에 쌓인 항목을 한 번씩 받고, 이어서 그 방의 실시간 채팅을 받아야 \
+             합니다",
+        )
+    };
+    let page = red_b.describe(judge);
+    let missed = &red_missed.shown;
+    let listed = shortened(&listed);
+    let saw = if reconnected {
+        judge.say(
+            format!("once connected again it lists {listed}: {missed:?} {times} time(s), other rooms' {replayed_foreign:?}"),
+            format!("다시 연결된 뒤 페이지 목록: {listed}; {missed:?} 나온 횟수: {times}, 다른 방의 글: {replayed_foreign:?}"),
+        )
+    } else {
+        judge.say(
+            format!("the page was not connected again {} s after B restarted; it lists {listed}", COMES_BACK.as_secs()),
+            format!("B를 다시 켜고 {}초가 지나도 페이지가 다시 연결되지 않았습니다. 페이지 목록: {listed}", COMES_BACK.as_secs()),
+        )
+    };
+    Err(Miss::new(
+        judge.say(
+            format!("after instance B restarts, {page} comes back with the line red said meanwhile, {missed:?}, once, and nothing the other rooms said"),
+            format!("인스턴스 B가 다시 켜진 뒤 {page}에 그동안 red 방에서 오간 글 {missed:?}만 한 번 나오고, 다른 방의 글은 나오지 않는 것"),
+        ),
+        saw,
+    )
+    .hint(Some(hint)))
 }
 
 async fn start_redis(judge: Judge<'_>) -> Result<Redis, Miss> {
