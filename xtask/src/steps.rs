@@ -64,18 +64,12 @@ pub fn build_in(lang: Lang) -> anyhow::Result<()> {
 /// show stays as it is.
 pub const FIRST_STEPS: [&str; 3] = ["step1", "step2", "step3"];
 
-/// Builds one more step package, such as `step4`, once per process,
-/// saying so in the learner's language.
+/// Builds one more step package, such as `step4`, saying so in the
+/// learner's language. Each call builds again (cargo finds quickly that
+/// nothing changed), so that `--watch` checks the file just saved.
 pub fn build_package_in(package: &str, lang: Lang) -> anyhow::Result<()> {
-    static BUILT: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap();
-    if let Some((_, result)) = built.iter().find(|(name, _)| name == package) {
-        return result.clone().map_err(anyhow::Error::msg);
-    }
     let what = lang.pick(package.to_string(), format!("{package}를"));
-    let result = cargo_build(&what, &["build", "-p", package], lang);
-    built.push((package.to_string(), result.clone()));
-    result.map_err(anyhow::Error::msg)
+    cargo_build(&what, &["build", "-p", package], lang).map_err(anyhow::Error::msg)
 }
 
 /// What `build` builds: every step's binary, and step 1's first listing.

@@ -171,17 +171,19 @@ pub async fn check(
             ),
         );
     }
-    if exercise.redis && tools::find_redis().is_err() {
-        return Verdict::Unchecked(
-            lang.pick(
-                format!("this check needs Redis: {}", tools::REDIS_MISSING),
-                "이 확인에는 Redis가 필요합니다. redis-server를 설치하거나(Debian/Ubuntu: \
-             `sudo apt-get install -y redis-server`, macOS: `brew install redis`, Windows: \
-             Debian처럼 WSL 안에서) 환경 변수 REDIS_SERVER에 redis-server 프로그램의 경로를 \
-             지정하세요"
-                    .to_string(),
+    if let (true, Err(why)) = (exercise.redis, tools::find_redis()) {
+        let korean = match std::env::var("REDIS_SERVER") {
+            Ok(chosen) => format!(
+                "이 확인에는 Redis가 필요합니다. 환경 변수 REDIS_SERVER에 지정한 경로가 파일이 \
+                 아닙니다: {chosen}"
             ),
-        );
+            Err(_) => "이 확인에는 Redis가 필요합니다. redis-server를 설치하거나(Debian/Ubuntu: \
+                 `sudo apt-get install -y redis-server`, macOS: `brew install redis`, Windows: \
+                 Debian처럼 WSL 안에서) 환경 변수 REDIS_SERVER에 redis-server 프로그램의 경로를 \
+                 지정하세요"
+                .to_string(),
+        };
+        return Verdict::Unchecked(lang.pick(format!("this check needs Redis: {why}"), korean));
     }
     let judge = Judge {
         program,
