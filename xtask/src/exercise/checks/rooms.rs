@@ -53,16 +53,34 @@ const SETTLES: Duration = Duration::from_secs(2);
 /// The room of a page opened at `/`, as the chapter names it.
 const DEFAULT_ROOM: &str = "lobby";
 
-/// One visitor's page, and where it is.
+/// One visitor's page, and where it is. Dropping it closes the page, so
+/// that the pages of a check that is over stop reconnecting and free the
+/// browser (the tests check many variants in one browser).
 struct Visitor {
-    page: Page,
+    /// Always there until the visitor is dropped.
+    page: Option<Page>,
     name: &'static str,
     /// `None`: opened at `/`, without `?room=`.
     room: Option<&'static str>,
     instance: &'static str,
 }
 
+impl Drop for Visitor {
+    fn drop(&mut self) {
+        if let (Some(page), Ok(runtime)) = (self.page.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(page.close());
+        }
+    }
+}
+
 impl Visitor {
+    fn page(&self) -> &Page {
+        self.page
+            .as_ref()
+            .expect("a visitor has its page until dropped")
+    }
+
     /// The room the chapter puts this page in.
     fn room(&self) -> &'static str {
         self.room.unwrap_or(DEFAULT_ROOM)
@@ -84,14 +102,14 @@ impl Visitor {
 
     /// The lines the page lists in its log.
     async fn lines(&self) -> Vec<String> {
-        self.page.texts("#log li").await.unwrap_or_default()
+        self.page().texts("#log li").await.unwrap_or_default()
     }
 
     /// Types `text` and clicks Send, as a person does.
     async fn say(&self, judge: Judge<'_>, text: &str) -> Result<Line, Miss> {
         let typed = async {
-            self.page.type_into("#text", text).await?;
-            self.page.click("#send button").await
+            self.page().type_into("#text", text).await?;
+            self.page().click("#send button").await
         };
         typed.await.map_err(|error| {
             Miss::new(
@@ -142,7 +160,7 @@ async fn until_listed(visitors: &[&Visitor], line: &str, wait: Duration) -> bool
 async fn until_state(visitor: &Visitor, wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     loop {
-        let state = visitor.page.texts("#state").await.unwrap_or_default();
+        let state = visitor.page().texts("#state").await.unwrap_or_default();
         if state
             .iter()
             .any(|text| text.starts_with("Connected to instance"))
@@ -176,19 +194,19 @@ async fn join(
         )
     })?;
     let visitor = Visitor {
-        page,
+        page: Some(page),
         name,
         room,
         instance,
     };
     let login = async {
         let deadline = Instant::now() + ARRIVES;
-        while visitor.page.texts("#name").await?.is_empty() {
+        while visitor.page().texts("#name").await?.is_empty() {
             anyhow::ensure!(Instant::now() < deadline, "the page has no #name");
             sleep(Duration::from_millis(100)).await;
         }
-        visitor.page.type_into("#name", name).await?;
-        visitor.page.click("#login button").await
+        visitor.page().type_into("#name", name).await?;
+        visitor.page().click("#login button").await
     };
     let expected = judge.say(
         format!("the page {url} logs in as {name} and says \"Connected to instance {instance} ...\""),
@@ -200,7 +218,7 @@ async fn join(
     if until_state(&visitor, ARRIVES).await {
         return Ok(visitor);
     }
-    let state = visitor.page.texts("#state").await.unwrap_or_default();
+    let state = visitor.page().texts("#state").await.unwrap_or_default();
     let listed = shortened(&visitor.lines().await);
     let refused = server.output.lines()[printed_before..]
         .iter()
