@@ -58,6 +58,20 @@ pub fn build_in(lang: Lang) -> anyhow::Result<()> {
     result.clone().map_err(anyhow::Error::msg)
 }
 
+/// The step packages that `build` builds, the ones chapters 1 to 5 run.
+/// A later step (step 4, which needs Redis) is built on its own when it is
+/// needed (`build_package_in`), so that the build line those chapters
+/// show stays as it is.
+pub const FIRST_STEPS: [&str; 3] = ["step1", "step2", "step3"];
+
+/// Builds one more step package, such as `step4`, saying so in the
+/// learner's language. Each call builds again (cargo finds quickly that
+/// nothing changed), so that `--watch` checks the file just saved.
+pub fn build_package_in(package: &str, lang: Lang) -> anyhow::Result<()> {
+    let what = lang.pick(package.to_string(), format!("{package}를"));
+    cargo_build(&what, &["build", "-p", package], lang).map_err(anyhow::Error::msg)
+}
+
 /// What `build` builds: every step's binary, and step 1's first listing.
 const STEPS_BUILD: &[&str] = &[
     "build",
