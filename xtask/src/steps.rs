@@ -58,6 +58,13 @@ pub fn build_in(lang: Lang) -> anyhow::Result<()> {
     result.clone().map_err(anyhow::Error::msg)
 }
 
+/// Like `build_in`, but it builds again on every call: the coach checks
+/// the learner's files after each save, all in one process, and must not
+/// check the binaries of the first save.
+pub fn rebuild_in(lang: Lang) -> anyhow::Result<()> {
+    cargo_build(steps_in(lang), STEPS_BUILD, lang).map_err(anyhow::Error::msg)
+}
+
 /// The step packages that `build` builds, the ones chapters 1 to 5 run.
 /// A later step (step 4, which needs Redis) is built on its own when it is
 /// needed (`build_package_in`), so that the build line those chapters

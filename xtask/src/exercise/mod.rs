@@ -266,7 +266,7 @@ pub fn build(lang: Lang, chosen: &[&Exercise]) -> bool {
         .iter()
         .map(|exercise| exercise.package)
         .filter(|package| !steps::FIRST_STEPS.contains(package));
-    let built = steps::build_in(lang).and_then(|()| {
+    let built = steps::rebuild_in(lang).and_then(|()| {
         later_steps
             .into_iter()
             .try_for_each(|package| steps::build_package_in(package, lang))
