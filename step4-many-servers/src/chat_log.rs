@@ -16,7 +16,8 @@
 //! so that nothing written in between is missed.
 //!
 //! The log is capped at `KEPT_ENTRIES`: a page away for longer than that
-//! many lines gets the last `KEPT_ENTRIES`, not all it missed.
+//! many lines gets the last `KEPT_ENTRIES`, not all it missed, and is told
+//! so.
 
 use std::fmt;
 use std::sync::Arc;
@@ -102,32 +103,47 @@ pub async fn append(broker: &Broker, event: Event<'_>) -> redis::RedisResult<Str
     Ok(id.unwrap_or_default())
 }
 
+/// What a page is shown when it connects.
+pub struct Shown {
+    pub entries: Vec<ToPage>,
+    /// The id of the last entry the page has then seen.
+    pub last: Option<EntryId>,
+    /// The page came back with an id older than every entry kept: the cap
+    /// has dropped it, and lines after it may have gone with it.
+    pub older_gone: bool,
+}
+
 /// What a page is shown when it connects: every entry after `after` (a
-/// page that comes back), or the last `RECENT_ENTRIES` (a new page); and
-/// the id of the last entry it has then seen.
-pub async fn history(
-    broker: &Broker,
-    after: Option<EntryId>,
-) -> redis::RedisResult<(Vec<ToPage>, Option<EntryId>)> {
+/// page that comes back), or the last `RECENT_ENTRIES` (a new page).
+pub async fn history(broker: &Broker, after: Option<EntryId>) -> redis::RedisResult<Shown> {
     let mut redis = broker.shared.clone();
-    let entries = match after {
+    let (entries, older_gone) = match after {
         // `(` makes the start exclusive: the entry the page has is not sent again.
         Some(after) => {
             let reply: StreamRangeReply = redis.xrange(STREAM, format!("({after}"), "+").await?;
-            reply.ids
+            let oldest: StreamRangeReply = redis.xrange_count(STREAM, "-", "+", 1).await?;
+            let oldest = oldest
+                .ids
+                .first()
+                .and_then(|entry| EntryId::parse(&entry.id));
+            (reply.ids, oldest.is_some_and(|oldest| oldest > after))
         }
         None => {
             let reply: StreamRangeReply = redis
                 .xrevrange_count(STREAM, "+", "-", RECENT_ENTRIES)
                 .await?;
-            reply.ids.into_iter().rev().collect()
+            (reply.ids.into_iter().rev().collect(), false)
         }
     };
     let last = entries
         .last()
         .and_then(|entry| EntryId::parse(&entry.id))
         .or(after);
-    Ok((entries.iter().filter_map(to_page).collect(), last))
+    Ok(Shown {
+        entries: entries.iter().filter_map(to_page).collect(),
+        last,
+        older_gone,
+    })
 }
 
 /// The id of the newest entry now, where `follow` starts.

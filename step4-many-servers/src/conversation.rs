@@ -89,8 +89,8 @@ pub async fn talk(
             Some(outgoing) = queued.recv() => meanwhile.push(outgoing),
         }
     };
-    let (entries, last_sent) = match history {
-        Ok(history) => history,
+    let shown = match history {
+        Ok(shown) => shown,
         Err(error) => {
             let mut websocket = sink
                 .reunite(incoming)
@@ -109,12 +109,13 @@ pub async fn talk(
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
-        entries,
+        entries: shown.entries,
+        older_gone: shown.older_gone,
     }
     .to_json();
     let start = writer::Start {
         history,
-        last_sent,
+        last_sent: shown.last,
         meanwhile,
     };
     // The writer gets a notice of its own; this task keeps `shutdown` to the
@@ -124,6 +125,17 @@ pub async fn talk(
 
     let ending = loop {
         tokio::select! {
+            // The writer first: once it has closed the page, the page's
+            // answer may also be waiting, and the writer's reason is the
+            // one to log.
+            biased;
+            // The writer closed the page (too slow, shutting down, a binary
+            // frame): let the page's answer to the close frame arrive.
+            ended = &mut writer => {
+                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
+                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
+                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
+            }
             frame = incoming.next() => match frame {
                 Some(Ok(Message::Text(text))) => receive(chat, name, &text, &queue).await,
                 Some(Ok(Message::Binary(_))) => {
@@ -135,13 +147,6 @@ pub async fn talk(
                 None => break Ok(()),
                 Some(Err(error)) => break Err(error),
             },
-            // The writer closed the page (too slow, shutting down, a binary
-            // frame): let the page's answer to the close frame arrive.
-            ended = &mut writer => {
-                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
-                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
-            }
         }
     };
 

@@ -47,8 +47,11 @@ struct LoggedIn<'a> {
 }
 
 /// `POST /login` with a form field `name`: a session, and its cookie.
+/// `GET /login`: whose session the cookie holds, so that a page whose
+/// session has expired can ask for the name again.
 pub fn route(broker: Broker) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("login")
+    let for_login = broker.clone();
+    let log_in = warp::path!("login")
         .and(warp::post())
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("host"))
@@ -56,10 +59,24 @@ pub fn route(broker: Broker) -> impl Filter<Extract = (Response,), Error = Rejec
         .and(warp::body::form())
         .then(
             move |origin: Option<String>, host: Option<String>, form: LoginForm| {
-                let broker = broker.clone();
+                let broker = for_login.clone();
                 async move { log_in(&broker, origin, host, form).await }
             },
-        )
+        );
+    let logged_in = warp::path!("login")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("cookie"))
+        .then(move |cookie: Option<String>| {
+            let broker = broker.clone();
+            async move {
+                let token = token_in(cookie.as_deref());
+                match who(&broker, token.as_deref(), "GET /login").await {
+                    Ok(name) => warp::reply::json(&LoggedIn { name: &name }).into_response(),
+                    Err(refusal) => refusal,
+                }
+            }
+        });
+    log_in.or(logged_in).unify()
 }
 
 async fn log_in(
@@ -127,35 +144,33 @@ pub fn token_in(cookie_header: Option<&str>) -> Option<String> {
 }
 
 /// The name logged in under `token`, or the refusal (401) that says why
-/// there is none.
-pub async fn who(broker: &Broker, token: Option<&str>) -> Result<String, Response> {
+/// there is none; `request` names what asked, for the log.
+pub async fn who(broker: &Broker, token: Option<&str>, request: &str) -> Result<String, Response> {
     let Some(token) = token else {
-        return Err(unauthorized("no session cookie: log in on the page first"));
+        return Err(unauthorized(
+            request,
+            "no session cookie: log in on the page first",
+        ));
     };
     let mut redis = broker.shared.clone();
     let name: redis::RedisResult<Option<String>> = redis.get(session_key(token)).await;
     match name {
         Ok(Some(name)) => Ok(name),
         Ok(None) => Err(unauthorized(
+            request,
             "a session cookie that Redis does not know, or has expired",
         )),
         Err(error) => {
-            println!("GET /chat -> 503 (Redis: {error})");
+            println!("{request} -> 503 (Redis: {error})");
             let answer = "Redis does not answer: try again in a moment";
             Err(warp::reply::with_status(answer, StatusCode::SERVICE_UNAVAILABLE).into_response())
         }
     }
 }
 
-fn unauthorized(reason: &str) -> Response {
-    let body = "WebSocket refused: log in first (POST /login)";
-    Refusal::new(
-        "GET /chat".to_string(),
-        StatusCode::UNAUTHORIZED,
-        body,
-        reason,
-    )
-    .into_response()
+fn unauthorized(request: &str, reason: &str) -> Response {
+    let body = "Not logged in: log in first (POST /login)";
+    Refusal::new(request.to_string(), StatusCode::UNAUTHORIZED, body, reason).into_response()
 }
 
 fn refuse(status: StatusCode, body: &'static str, reason: &str) -> Response {

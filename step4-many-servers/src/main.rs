@@ -28,8 +28,7 @@
 //!
 //! Step 3's defences come along: `connection`, `origin`, `refusal` and
 //! `closing` unchanged, `listener` and `handshake` with what step 4 adds
-//! (its port for the log, each connection's socket options for a busy chat,
-//! the session cookie on the upgrade).
+//! (its port for the log, the session cookie on the upgrade).
 //!
 //! Run Redis (`redis-server`), then `cargo run -p step4`, and open
 //! http://localhost:8080/. A second instance: `PORT=8081 cargo run -p step4`.
@@ -180,7 +179,7 @@ async fn open_chat(
     chat: Chat,
     shutdown: Notice,
 ) -> Response {
-    let name = match login::who(&chat.broker, upgrade.session.as_deref()).await {
+    let name = match login::who(&chat.broker, upgrade.session.as_deref(), "GET /chat").await {
         Ok(name) => name,
         Err(refusal) => return refusal,
     };

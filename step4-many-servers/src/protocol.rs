@@ -64,11 +64,14 @@ pub enum ToPage {
         name: String,
     },
     /// The first message on every connection: who and where you are, and
-    /// the lines you have not seen yet, oldest first.
+    /// the lines you have not seen yet, oldest first. `older_gone`: the
+    /// page was away for more lines than the log keeps, so some it missed
+    /// may be gone.
     History {
         instance: String,
         you: String,
         entries: Vec<ToPage>,
+        older_gone: bool,
     },
     /// The sender's line `client_id` is in the log under `id` (written
     /// by Redis, now or the first time it came).

@@ -291,6 +291,7 @@ impl Chromium {
         Ok(Page {
             connection: connection.clone(),
             session,
+            context,
             events,
             seen: Seen::default(),
         })

@@ -15,10 +15,11 @@ use crate::steps::workspace_root;
 pub const DEFAULT_PORT: u16 = 8080;
 
 /// Each step package and its folder in the workspace.
-pub const STEP_FOLDERS: [(&str, &str); 3] = [
+pub const STEP_FOLDERS: [(&str, &str); 4] = [
     ("step1", "step1-ws-only"),
     ("step2", "step2-html-client"),
     ("step3", "step3-combined"),
+    ("step4", "step4-many-servers"),
 ];
 
 /// The step packages whose behaviour depends on a folder: step 3 builds
@@ -28,6 +29,7 @@ pub fn packages_using(folder: &str) -> &'static [&'static str] {
         "step1-ws-only" => &["step1"],
         "step2-html-client" => &["step2", "step3"],
         "step3-combined" => &["step3"],
+        "step4-many-servers" => &["step4"],
         _ => &[],
     }
 }

@@ -54,6 +54,8 @@ mod runner;
 #[cfg(test)]
 mod step4;
 #[cfg(test)]
+mod step4_coming_back;
+#[cfg(test)]
 mod step4_faults;
 #[cfg(test)]
 mod step4_hostile;

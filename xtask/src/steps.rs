@@ -58,6 +58,27 @@ pub fn build_in(lang: Lang) -> anyhow::Result<()> {
     result.clone().map_err(anyhow::Error::msg)
 }
 
+/// Like `build_in`, but it builds again on every call: the coach checks
+/// the learner's files after each save, all in one process, and must not
+/// check the binaries of the first save.
+pub fn rebuild_in(lang: Lang) -> anyhow::Result<()> {
+    cargo_build(steps_in(lang), STEPS_BUILD, lang).map_err(anyhow::Error::msg)
+}
+
+/// The step packages that `build` builds, the ones chapters 1 to 5 run.
+/// A later step (step 4, which needs Redis) is built on its own when it is
+/// needed (`build_package_in`), so that the build line those chapters
+/// show stays as it is.
+pub const FIRST_STEPS: [&str; 3] = ["step1", "step2", "step3"];
+
+/// Builds one more step package, such as `step4`, saying so in the
+/// learner's language. Each call builds again (cargo finds quickly that
+/// nothing changed), so that `--watch` checks the file just saved.
+pub fn build_package_in(package: &str, lang: Lang) -> anyhow::Result<()> {
+    let what = lang.pick(package.to_string(), format!("{package}를"));
+    cargo_build(&what, &["build", "-p", package], lang).map_err(anyhow::Error::msg)
+}
+
 /// What `build` builds: every step's binary, and step 1's first listing.
 const STEPS_BUILD: &[&str] = &[
     "build",
@@ -247,10 +268,7 @@ impl Program {
     /// the port it had.
     pub async fn start(&self, env: &[(&str, &str)]) -> anyhow::Result<Running> {
         let name = &self.name;
-        let mut command = Command::new(&self.path);
-        command.env("PORT", "0").env_remove("HOST");
-        command.envs(env.iter().copied());
-        let (child, output, _) = spawn(command)?;
+        let (child, output, _) = spawn(self.command(env))?;
         let first = output.wait_for(0, START_TIMEOUT, |_| true).await;
         let Some(first) = first else {
             bail!("{name} printed nothing within {START_TIMEOUT:?} of starting");
@@ -268,6 +286,25 @@ impl Program {
         })
     }
 }
+
+impl Program {
+    /// The command that starts it: none of the variables the course's
+    /// programs read comes from the shell that runs the checks (a learner's
+    /// `HEARTBEAT_SECS=30` left over from chapter 4 would change what is
+    /// checked), only `PORT=0` and what `env` says.
+    fn command(&self, env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(&self.path);
+        for variable in STEP_VARIABLES {
+            command.env_remove(variable);
+        }
+        command.env("PORT", "0");
+        command.envs(env.iter().copied());
+        command
+    }
+}
+
+/// Every variable a step or a reference solution reads.
+const STEP_VARIABLES: &[&str] = &["PORT", "HOST", "HEARTBEAT_SECS", "REDIS_URL", "INSTANCE"];
 
 /// How a running server is told to stop.
 #[derive(Clone, Copy)]
@@ -413,4 +450,68 @@ pub fn spawn(mut command: Command) -> anyhow::Result<(Child, Output, [JoinHandle
         output.collect(child.stderr.take().expect("stderr is piped")),
     ];
     Ok((child, output, readers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `env::var("NAME")` in the steps and the reference solutions.
+    fn variables_read(folder: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("target") {
+                variables_read(&path, found);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for piece in text.split("env::var(\"").skip(1) {
+                    let name = piece.split('"').next().unwrap().to_string();
+                    if !found.contains(&name) {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_variable_a_step_reads_comes_from_the_shell() {
+        let root = workspace_root();
+        let mut read = Vec::new();
+        for entry in std::fs::read_dir(root).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("step") || name == "exercises" {
+                variables_read(&path, &mut read);
+            }
+        }
+        assert!(read.contains(&"HEARTBEAT_SECS".to_string()), "{read:?}");
+        let unlisted: Vec<&String> = read
+            .iter()
+            .filter(|name| !STEP_VARIABLES.contains(&name.as_str()))
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "read by a step but not in STEP_VARIABLES: {unlisted:?}"
+        );
+
+        let command = Program::of("step1").command(&[("HOST", "::1")]);
+        let set: Vec<(String, Option<String>)> = command
+            .as_std()
+            .get_envs()
+            .map(|(name, value)| {
+                let value = value.map(|value| value.to_string_lossy().to_string());
+                (name.to_string_lossy().to_string(), value)
+            })
+            .collect();
+        for variable in STEP_VARIABLES {
+            let value = set.iter().find(|(name, _)| name == variable).unwrap();
+            let expected = match *variable {
+                "PORT" => Some("0".to_string()),
+                "HOST" => Some("::1".to_string()),
+                _ => None,
+            };
+            assert_eq!(value.1, expected, "{variable}");
+        }
+    }
 }

@@ -17,6 +17,8 @@ use super::devtools::Connection;
 pub struct Page {
     pub(super) connection: Arc<Connection>,
     pub(super) session: String,
+    /// The page's own browser context, which `close` disposes of.
+    pub(super) context: Value,
     pub(super) events: mpsc::UnboundedReceiver<Value>,
     pub seen: Seen,
 }
@@ -164,6 +166,18 @@ impl Seen {
 }
 
 impl Page {
+    /// Closes the page, with its browser context: its scripts stop (a page
+    /// that keeps reconnecting to a server that is gone, say) and the
+    /// browser frees what it held. Dropping a page only stops listening to
+    /// it; a check that opens many pages closes each when it is done.
+    pub async fn close(self) {
+        let context = json!({ "browserContextId": self.context });
+        let _ = self
+            .connection
+            .call(None, "Target.disposeBrowserContext", context)
+            .await;
+    }
+
     /// Records events until `done` holds, for at most `wait`. Returns
     /// whether it held.
     pub async fn wait_until(&mut self, wait: Duration, done: impl Fn(&Seen) -> bool) -> bool {

@@ -341,12 +341,7 @@ async fn step4_two_instances() -> anyhow::Result<(Vec<String>, u16)> {
 
     let before_ctrl_c = b.output.len();
     b.interrupt()?;
-    // The page reads on, which answers the server's close frame: half a
-    // second after Ctrl+C, when B's writer has long sent its close frame.
-    // An answer at once can reach B's reading half before B sees its
-    // writer finish, and B's last line then says only "closed" (one run in
-    // two did), which would make the chapter's output differ from run to run.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The page reads on, which answers the server's close frame.
     let page = tokio::spawn(async move { while let Some(Ok(_)) = on_b.next().await {} });
     b.exit_status(PROMPTLY).await;
     let _ = timeout(PROMPTLY, page).await;

@@ -25,6 +25,7 @@ pub const EXERCISES: &[Exercise] = &[
         ),
         check: checks::echo::check,
         browser: false,
+        redis: false,
         solution: "exercises/ch1",
     },
     Exercise {
@@ -46,6 +47,7 @@ pub const EXERCISES: &[Exercise] = &[
         ),
         check: checks::numbered::check,
         browser: false,
+        redis: false,
         solution: "exercises/ch2",
     },
     Exercise {
@@ -69,6 +71,7 @@ pub const EXERCISES: &[Exercise] = &[
         ),
         check: checks::chat::check,
         browser: true,
+        redis: false,
         solution: "exercises/ch3",
     },
     Exercise {
@@ -94,6 +97,7 @@ pub const EXERCISES: &[Exercise] = &[
         ),
         check: checks::heartbeat::check,
         browser: false,
+        redis: false,
         solution: "exercises/ch4",
     },
     Exercise {
@@ -117,6 +121,37 @@ pub const EXERCISES: &[Exercise] = &[
         ),
         check: checks::reconnect::check,
         browser: true,
+        redis: false,
         solution: "exercises/ch5",
+    },
+    Exercise {
+        number: 6,
+        chapter: 6,
+        package: "step4",
+        changes: "step4-many-servers",
+        title: (
+            "rooms: `/?room=NAME` puts a page of step 4 in a room; its lines, history and replay stay in that room, on every instance",
+            "방: 4단계 페이지를 `/?room=NAME`으로 열면 그 방에 들어가고, 글과 지난 대화와 다시 받는 글이 모든 인스턴스에서 그 방 안에 머문다",
+        ),
+        hint: (
+            "step4-many-servers/src/index.html: read the room from the page's address and open \
+             /chat?room=NAME, keeping it next to after= on a reconnect. \
+             step4-many-servers/src/conversation.rs, fn resume_point: read room= beside after= \
+             (`lobby` without it, 400 for a name that is not 1 to 32 letters, digits, `-` or \
+             `_`). src/chat_log.rs and src/once.rs: write the room into each entry of the log; \
+             src/fanout.rs: hand an entry only to the pages of its room; src/chat_log.rs, fn \
+             history: only the room's entries as history and replay",
+            "step4-many-servers/src/index.html에서 페이지 주소의 room을 읽어 /chat?room=NAME으로 \
+             여세요. 다시 연결할 때도 after=와 함께 남겨 둡니다. \
+             step4-many-servers/src/conversation.rs의 fn resume_point에서는 after= 옆의 room=도 \
+             읽습니다(없으면 `lobby`, 영문자·숫자·`-`·`_`로 된 1~32글자가 아니면 400). \
+             src/chat_log.rs와 src/once.rs에서는 로그의 항목마다 방을 적고, src/fanout.rs에서는 \
+             항목을 그 방의 페이지에만 넘기며, src/chat_log.rs의 fn history에서는 지난 대화와 \
+             다시 보내는 글로 그 방의 항목만 줍니다",
+        ),
+        check: checks::rooms::check,
+        browser: true,
+        redis: true,
+        solution: "exercises/ch6",
     },
 ];

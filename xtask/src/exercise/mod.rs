@@ -33,6 +33,7 @@ use anyhow::bail;
 use crate::browser::{self, Chromium};
 use crate::lang::Lang;
 use crate::steps::{self, Program, workspace_root};
+use crate::tools;
 
 pub use checks::{Judge, Judging};
 pub use list::EXERCISES;
@@ -56,6 +57,9 @@ pub struct Exercise {
     pub check: for<'a> fn(Judge<'a>) -> Judging<'a>,
     /// Whether the check needs Chromium.
     pub browser: bool,
+    /// Whether the check needs `redis-server`, which it starts on a free
+    /// port of its own (step 4's exercises).
+    pub redis: bool,
     /// The folder of the reference solution: its files, at the same paths
     /// as in the workspace.
     pub solution: &'static str,
@@ -167,6 +171,20 @@ pub async fn check(
             ),
         );
     }
+    if let (true, Err(why)) = (exercise.redis, tools::find_redis()) {
+        let korean = match std::env::var("REDIS_SERVER") {
+            Ok(chosen) => format!(
+                "이 확인에는 Redis가 필요합니다. 환경 변수 REDIS_SERVER에 지정한 경로가 파일이 \
+                 아닙니다: {chosen}"
+            ),
+            Err(_) => "이 확인에는 Redis가 필요합니다. redis-server를 설치하거나(Debian/Ubuntu: \
+                 `sudo apt-get install -y redis-server`, macOS: `brew install redis`, Windows: \
+                 Debian처럼 WSL 안에서) 환경 변수 REDIS_SERVER에 redis-server 프로그램의 경로를 \
+                 지정하세요"
+                .to_string(),
+        };
+        return Verdict::Unchecked(lang.pick(format!("this check needs Redis: {why}"), korean));
+    }
     let judge = Judge {
         program,
         chromium,
@@ -241,9 +259,19 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 /// Builds the steps from the learner's files, or prints what the compiler
-/// said and how to go back. Returns whether they built.
+/// said and how to go back. Returns whether they built. Steps 1 to 3 are
+/// always built together; a later step only when one of `chosen` runs it.
 pub fn build(lang: Lang, chosen: &[&Exercise]) -> bool {
-    match steps::build_in(lang) {
+    let later_steps = chosen
+        .iter()
+        .map(|exercise| exercise.package)
+        .filter(|package| !steps::FIRST_STEPS.contains(package));
+    let built = steps::rebuild_in(lang).and_then(|()| {
+        later_steps
+            .into_iter()
+            .try_for_each(|package| steps::build_package_in(package, lang))
+    });
+    match built {
         Ok(()) => true,
         Err(error) => {
             println!(

@@ -8,7 +8,7 @@ use super::progress::{self, Progress};
 use super::{EXERCISES, Exercise, Verdict, build, check, chromium_for};
 use crate::course::WayBack;
 use crate::lang::Lang;
-use crate::steps::Program;
+use crate::steps::{Program, workspace_root};
 
 /// `cargo xtask exercise N`: builds, checks exercise `number`, prints its
 /// story, and keeps a pass in the progress file.
@@ -222,6 +222,15 @@ pub fn solution_lines(exercise: &Exercise, lang: Lang) -> Vec<String> {
             .strip_prefix(exercise.solution)
             .map(|rest| rest.trim_start_matches('/'))
             .unwrap_or(&file);
+        // A file the solution adds, which the learner's step may not have:
+        // `git diff --no-index` would only say it cannot find it.
+        if !workspace_root().join(yours).exists() {
+            lines.push(lang.pick(
+                format!("  {file}, a file the solution adds"),
+                format!("  {file} (풀이가 새로 더한 파일)"),
+            ));
+            continue;
+        }
         lines.push(format!("  git diff --no-index {yours} {file}"));
     }
     lines

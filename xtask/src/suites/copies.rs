@@ -30,7 +30,7 @@ fn folder_of(package: &str) -> anyhow::Result<&'static str> {
         .iter()
         .find(|(name, _)| *name == package)
         .map(|(_, folder)| *folder)
-        .with_context(|| format!("`{package}` is not a step package (step1, step2 or step3)"))
+        .with_context(|| format!("`{package}` is not a step package (step1 to step4)"))
 }
 
 /// One change to a copied file. Paths are relative to the workspace root,

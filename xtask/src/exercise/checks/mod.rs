@@ -18,6 +18,7 @@ pub mod heartbeat;
 pub mod numbered;
 mod outage;
 pub mod reconnect;
+pub mod rooms;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,8 +1,10 @@
 //! Adding an exercise is one entry in the list, one check function, one
 //! solution file and its chapter text, and nothing in the runner: this
 //! test does exactly that to a copy of the workspace, builds the copy's
-//! xtask, and runs `cargo xtask exercise 6` there against the course's
+//! xtask, and runs `cargo xtask exercise 7` there against the course's
 //! step (not yet) and against the new solution (done, with its diff).
+//! Then the coach, `--watch`, on the same copy: not yet, the solution
+//! saved, built again and done.
 //!
 //! Two things only keep the copy apart from the workspace, and are not part
 //! of adding an exercise: the copy's xtask package is named `xtask-added`,
@@ -16,7 +18,7 @@ use crate::steps::workspace_root;
 
 /// The new exercise's entry, added at the end of the list.
 const ENTRY: &str = r#"    Exercise {
-        number: 6,
+        number: 7,
         chapter: 1,
         package: "step1",
         changes: "step1-ws-only",
@@ -32,13 +34,14 @@ const ENTRY: &str = r#"    Exercise {
         ),
         check: checks::welcome::check,
         browser: false,
+        redis: false,
         solution: "exercises/ch1-welcome",
     },
 ];
 "#;
 
 /// The new check.
-const CHECK: &str = r#"//! Exercise 6: after its greeting, step 1 sends `Welcome!`.
+const CHECK: &str = r#"//! Exercise 7: after its greeting, step 1 sends `Welcome!`.
 
 use super::{Checked, Judge, Judging};
 use crate::exercise::Miss;
@@ -65,8 +68,8 @@ async fn welcome(judge: Judge<'_>) -> Checked {
 }
 "#;
 
-const CHAPTER_EN: &str = "\n## Another exercise\n\nMake step 1 send `Welcome!` right after its greeting. `cargo xtask exercise 6` checks it.\n";
-const CHAPTER_KO: &str = "\n## 실습 하나 더\n\n1단계가 인사 메시지 바로 뒤에 `Welcome!`을 보내게 하세요. `cargo xtask exercise 6`이 확인합니다.\n";
+const CHAPTER_EN: &str = "\n## Another exercise\n\nMake step 1 send `Welcome!` right after its greeting. `cargo xtask exercise 7` checks it.\n";
+const CHAPTER_KO: &str = "\n## 실습 하나 더\n\n1단계가 인사 메시지 바로 뒤에 `Welcome!`을 보내게 하세요. `cargo xtask exercise 7`이 확인합니다.\n";
 
 const SEND_GREETING: &str = "    if let Err(error) = websocket.send(Message::text(GREETING)).await {\n        return format!(\"greeting failed: {error}\");\n    }\n";
 
@@ -210,14 +213,14 @@ fn an_exercise_is_added_with_an_entry_a_check_a_solution_and_its_chapter_text() 
         .join("workspace-copies")
         .join("added-exercise-target");
 
-    // The range comes from the list: 6 is there, 7 is not.
-    let (ok, said) = run(&program, &steps_target, &["exercise", "7", "--lang", "en"]);
-    assert!(!ok && said.contains("exercises 1 to 6"), "{said}");
+    // The range comes from the list: 7 is there, 8 is not.
+    let (ok, said) = run(&program, &steps_target, &["exercise", "8", "--lang", "en"]);
+    assert!(!ok && said.contains("exercises 1 to 7"), "{said}");
 
     // The course's step: not yet, with the new hint.
-    let (ok, said) = run(&program, &steps_target, &["exercise", "6", "--lang", "en"]);
+    let (ok, said) = run(&program, &steps_target, &["exercise", "7", "--lang", "en"]);
     assert!(!ok, "{said}");
-    assert!(said.contains("Exercise 6 (chapter 1): welcome"), "{said}");
+    assert!(said.contains("Exercise 7 (chapter 1): welcome"), "{said}");
     assert!(
         said.contains("✗ not yet") && said.contains("Message::text(\"Welcome!\")"),
         "{said}"
@@ -226,7 +229,7 @@ fn an_exercise_is_added_with_an_entry_a_check_a_solution_and_its_chapter_text() 
     // The solution in the copy's step: done, and where the solution is.
     let _ = std::fs::remove_file(steps_target.join("exercise-progress.txt"));
     std::fs::write(copy.join("step1-ws-only/src/main.rs"), &solution).unwrap();
-    let (ok, said) = run(&program, &steps_target, &["exercise", "6", "--lang", "ko"]);
+    let (ok, said) = run(&program, &steps_target, &["exercise", "7", "--lang", "ko"]);
     std::fs::write(copy.join("step1-ws-only/src/main.rs"), &course).unwrap();
     assert!(ok, "{said}");
     assert!(
@@ -239,7 +242,88 @@ fn an_exercise_is_added_with_an_entry_a_check_a_solution_and_its_chapter_text() 
     );
     let progress = std::fs::read_to_string(steps_target.join("exercise-progress.txt")).unwrap();
     assert!(
-        progress.lines().any(|line| line.starts_with("6 ")),
+        progress.lines().any(|line| line.starts_with("7 ")),
         "{progress}"
     );
+
+    // The coach: not yet; the solution saved; checked again, built again.
+    let course_file = copy.join("step1-ws-only/src/main.rs");
+    let watched = watch(&program, &steps_target, || {
+        std::fs::write(&course_file, &solution).unwrap();
+    });
+    std::fs::write(&course_file, &course).unwrap();
+    if let Some(said) = watched {
+        let not_yet = said.find("✗ not yet").unwrap_or(usize::MAX);
+        let done = said.rfind("✓ the greeting, then").unwrap_or(0);
+        assert!(
+            not_yet < done,
+            "the coach did not pass the saved solution:\n{said}"
+        );
+        let builds = said.matches("Building the steps").count();
+        assert_eq!(
+            builds, 2,
+            "the coach built {builds} times, not once per check:\n{said}"
+        );
+    }
+}
+
+/// Runs `exercise 7 --watch` in a terminal of its own (`script`, which the
+/// coach needs, as it takes keys only from a terminal), calls `save` once
+/// it has said "not yet", and quits once it has said "✓". Everything it
+/// printed; `None` where there is no `script` to give it a terminal.
+fn watch(program: &Path, steps_target: &Path, save: impl FnOnce()) -> Option<String> {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let script = crate::tools::on_path("script")
+        .into_iter()
+        .find(|path| path.is_file());
+    let Some(script) = script else {
+        println!("skipped the coach's part: no `script` program to give it a terminal");
+        return None;
+    };
+    let command = format!("{} exercise 7 --watch --lang en", program.display());
+    let mut coach = Command::new(script)
+        .args(["-qfec", &command, "/dev/null"])
+        .env("CARGO_TARGET_DIR", steps_target)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script starts");
+    let said = Arc::new(Mutex::new(String::new()));
+    let mut output = coach.stdout.take().unwrap();
+    let reader = {
+        let said = Arc::clone(&said);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = output.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        })
+    };
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !said.lock().unwrap().contains(text) {
+            let so_far = said.lock().unwrap().clone();
+            assert!(
+                Instant::now() < deadline,
+                "the coach never said {text:?}:\n{so_far}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("✗ not yet");
+    save();
+    wait_for("✓ the greeting, then");
+    coach.stdin.as_mut().unwrap().write_all(b"q").unwrap();
+    let _ = coach.wait();
+    let _ = reader.join();
+    let said = said.lock().unwrap().clone();
+    Some(said)
 }

@@ -30,6 +30,12 @@ pub struct Variant {
 const STEP1: &str = "step1-ws-only/src/main.rs";
 const STEP3: &str = "step3-combined/src/main.rs";
 const PAGE: &str = "step2-html-client/index.html";
+const LOG4: &str = "step4-many-servers/src/chat_log.rs";
+const FANOUT4: &str = "step4-many-servers/src/fanout.rs";
+const WRITER4: &str = "step4-many-servers/src/writer.rs";
+const TALK4: &str = "step4-many-servers/src/conversation.rs";
+const ROOM4: &str = "step4-many-servers/src/room.rs";
+const PAGE4: &str = "step4-many-servers/src/index.html";
 
 fn course(about: &'static str) -> Variant {
     Variant {
@@ -89,6 +95,7 @@ pub fn of(number: u8) -> Vec<Variant> {
         3 => chat(),
         4 => heartbeat(),
         5 => reconnect(),
+        6 => rooms(),
         _ => Vec::new(),
     }
 }
@@ -480,6 +487,137 @@ fn reconnect() -> Vec<Variant> {
                     "    connect();\n    const first = socket;\n",
                 ),
             ],
+        ),
+    ]
+}
+
+fn rooms() -> Vec<Variant> {
+    let to_its_room = "pages.iter().filter(|(_, page)| page.room == entry.room)";
+    let room_filter = ".filter(|entry| in_room(entry, room))";
+    vec![
+        course("read the room from the page's address"),
+        solution(),
+        another(
+            "writer-filters",
+            "every entry to every page's writer, which skips other rooms' entries",
+            vec![
+                replace(FANOUT4, to_its_room, "pages.iter()"),
+                replace(
+                    WRITER4,
+                    "    pub last_sent: Option<EntryId>,\n",
+                    "    pub last_sent: Option<EntryId>,\n    pub room: crate::room::Room,\n",
+                ),
+                replace(
+                    WRITER4,
+                    "    let mut last_sent = start.last_sent;\n",
+                    "    let mut last_sent = start.last_sent;\n    let room = start.room;\n",
+                ),
+                replace(
+                    WRITER4,
+                    "Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent => None,",
+                    "Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent || entry.room != room => None,",
+                ),
+                replace(
+                    TALK4,
+                    "        last_sent: shown.last,\n",
+                    "        last_sent: shown.last,\n        room: room.clone(),\n",
+                ),
+            ],
+        ),
+        another(
+            "history-in-steps",
+            "a new page's history looked for a hundred entries at a time, back from the newest",
+            vec![replace(
+                LOG4,
+                "            let reply: StreamRangeReply = redis\n                .xrevrange_count(STREAM, \"+\", \"-\", KEPT_ENTRIES)\n                .await?;\n            (reply.ids.into_iter().rev().collect(), false)\n",
+                "            let mut found = Vec::new();\n            let mut before = \"+\".to_string();\n            loop {\n                let reply: StreamRangeReply =\n                    redis.xrevrange_count(STREAM, before.as_str(), \"-\", 100).await?;\n                let Some(oldest) = reply.ids.last() else { break };\n                before = format!(\"({}\", oldest.id);\n                found.extend(reply.ids.into_iter().filter(|entry| in_room(entry, room)));\n                if found.len() >= RECENT_ENTRIES {\n                    break;\n                }\n            }\n            found.truncate(RECENT_ENTRIES);\n            (found.into_iter().rev().collect(), false)\n",
+            )],
+        ),
+        near_miss(
+            "server-refuses-room",
+            "the page sends its room, and the server refuses a query it does not read",
+            "let it take room=NAME as well as after=ID",
+            vec![replace(
+                ROOM4,
+                "pair.strip_prefix(\"room=\")",
+                "pair.strip_prefix(\"room:\")",
+            )],
+        ),
+        near_miss(
+            "leaks-live",
+            "every entry to every page: the room is written, but the fan-out ignores it",
+            "Hand each entry only to the pages whose room",
+            vec![replace(FANOUT4, to_its_room, "pages.iter()")],
+        ),
+        near_miss(
+            "history-every-room",
+            "a new page's history from every room",
+            "got the last lines of every room",
+            vec![replace(
+                LOG4,
+                room_filter,
+                ".filter(|entry| after.is_none() || in_room(entry, room))",
+            )],
+        ),
+        near_miss(
+            "replay-every-room",
+            "a page that comes back gets what every room said meanwhile",
+            "got what every room said while it was away",
+            vec![replace(
+                LOG4,
+                room_filter,
+                ".filter(|entry| after.is_some() || in_room(entry, room))",
+            )],
+        ),
+        near_miss(
+            "one-instance",
+            "each entry's room looked up by its author among this instance's pages",
+            "on the sender's instance only",
+            vec![
+                replace(
+                    LOG4,
+                    "fn room_of(entry: &StreamId) -> Room {\n    let named: Option<String> = entry.get(\"room\");\n",
+                    "pub static ROOM_OF_AUTHOR: std::sync::Mutex<Vec<(String, Room)>> =\n    std::sync::Mutex::new(Vec::new());\n\nfn room_of(entry: &StreamId) -> Room {\n    let author: Option<String> = entry.get(\"name\");\n    let rooms = ROOM_OF_AUTHOR.lock().unwrap();\n    let named = author.and_then(|author| {\n        let found = rooms.iter().rev().find(|(name, _)| *name == author);\n        found.map(|(_, room)| room.to_string())\n    });\n",
+                ),
+                replace(
+                    FANOUT4,
+                    "        let number = self.next_number.fetch_add(1, Ordering::Relaxed);\n",
+                    "        let number = self.next_number.fetch_add(1, Ordering::Relaxed);\n        let known = (name.to_string(), room.clone());\n        crate::chat_log::ROOM_OF_AUTHOR.lock().unwrap().push(known);\n",
+                ),
+            ],
+        ),
+        near_miss(
+            "reconnect-forgets-room",
+            "the page reconnects with after= alone, without its room",
+            "came back in the room of `/`",
+            vec![replace(
+                PAGE4,
+                "      const query = new URLSearchParams({ room });\n      if (lastId) query.set('after', lastId);\n",
+                "      const query = new URLSearchParams(lastId ? { after: lastId } : { room });\n",
+            )],
+        ),
+        near_miss(
+            "default-main",
+            "`/` in a room called main, where the chapter says lobby",
+            "without ?room= is `lobby`",
+            vec![
+                replace(
+                    ROOM4,
+                    "pub const DEFAULT: &str = \"lobby\";",
+                    "pub const DEFAULT: &str = \"main\";",
+                ),
+                replace(PAGE4, "get('room') ?? 'lobby'", "get('room') ?? 'main'"),
+            ],
+        ),
+        near_miss(
+            "length-only",
+            "a room name checked for its length only",
+            "1 to 32 letters, digits",
+            vec![replace(
+                ROOM4,
+                "\n            && name\n                .bytes()\n                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');",
+                ";",
+            )],
         ),
     ]
 }
