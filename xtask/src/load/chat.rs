@@ -333,8 +333,8 @@ async fn measure_one(
         .await?;
     report.extend([
         format!(
-            "  {STEADY_RATE} a second for {} s:   p50 {}, p99 {}, max {}, from send to arrival at each listener",
-            STEADY_TIME.as_secs(),
+            "  {:<23} p50 {}, p99 {}, max {}, from send to arrival at each listener",
+            format!("{STEADY_RATE} a second for {} s:", STEADY_TIME.as_secs()),
             ms(steady.percentile(50)),
             ms(steady.p99()),
             ms(steady.max())
