@@ -22,6 +22,7 @@
 //! command says so in one line before it builds anything.
 
 mod chat;
+mod chat_runs;
 mod greetings;
 mod memory;
 mod pages;
