@@ -41,7 +41,7 @@ pub const KEPT_ENTRIES: usize = 1000;
 /// How many entries a page that opens for the first time is shown.
 const RECENT_ENTRIES: usize = 50;
 
-/// The most entries one `XREAD` brings, all handed out at once.
+/// The most entries one `XREAD` brings, handed out together.
 pub const READ_BATCH: usize = 32;
 
 /// How long one `XREAD` waits for news before it asks again.
@@ -220,6 +220,7 @@ async fn read_until_failure(
             println!("Redis at {} is back: chat resumed after {last}", broker.url);
             fanout.announce(ToPage::Resumed.to_json());
         }
+        let mut read = Vec::new();
         for entry in reply
             .into_iter()
             .flat_map(|reply| reply.keys)
@@ -233,10 +234,16 @@ async fn read_until_failure(
             let Some(message) = to_page(&entry) else {
                 continue;
             };
-            fanout.deliver(Arc::new(Delivery {
+            read.push(Delivery {
                 id,
                 json: message.to_json(),
-            }));
+            });
+        }
+        // What one read brought goes to each page as one message of its
+        // queue: a burst (a crowd joining at once) fills it no faster than
+        // the lines that come one by one.
+        if !read.is_empty() {
+            fanout.deliver(read.into());
         }
         options = StreamReadOptions::default()
             .block(BLOCK.as_millis() as usize)

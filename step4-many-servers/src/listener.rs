@@ -20,6 +20,15 @@ const DEFAULT_PORT: u16 = 8080;
 /// that is dropped and waits a whole second for TCP to try again.
 const ACCEPT_QUEUE: u32 = 1024;
 
+/// The system's send buffer for each connection, in bytes (Linux doubles
+/// it for its own bookkeeping). Left alone, Linux grows the buffer of a
+/// page that stops reading up to 4 MiB (`net.ipv4.tcp_wmem`), kernel
+/// memory for each such page, and only then does the page's queue fill and
+/// the page get closed (see `fanout`). This holds a few hundred chat lines,
+/// or a thousand joins, beside the queue: room for a burst, such as the
+/// pages of a stopped instance all coming back at once.
+const SEND_BUFFER: u32 = 64 * 1024;
+
 /// One socket per address we listen on, all on the same port.
 pub struct Listener {
     sockets: Vec<TcpListener>,
@@ -48,7 +57,17 @@ impl Listener {
             let accept_any =
                 select_all(self.sockets.iter().map(|socket| Box::pin(socket.accept())));
             match accept_any.await {
-                (Ok(accepted), _, _) => return accepted,
+                (Ok((stream, peer)), _, _) => {
+                    // Each frame goes out as it is written. With Nagle's
+                    // algorithm on (the system's default), a frame written
+                    // while the last one is not yet acknowledged waits for
+                    // that acknowledgement, which the page may hold back
+                    // for up to 40 ms: a busy chat's lines came tens of
+                    // milliseconds late (`cargo xtask load --step 4`).
+                    // Without the option the page is still served, later.
+                    let _ = stream.set_nodelay(true);
+                    return (stream, peer);
+                }
                 // Usually "too many open files": wait a moment instead of spinning.
                 (Err(error), _, _) => {
                     eprintln!("could not accept a connection: {error}");
@@ -142,6 +161,8 @@ fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     if cfg!(unix) {
         socket.set_reuseaddr(true)?;
     }
+    // Every connection accepted on this socket takes its size.
+    socket.set_send_buffer_size(SEND_BUFFER)?;
     socket.bind(address)?;
     socket.listen(ACCEPT_QUEUE)
 }

@@ -380,6 +380,12 @@ impl std::fmt::Display for NoFrame {
 impl std::error::Error for NoFrame {}
 
 impl RawSocket {
+    /// The stream, and what was read from it but not yet taken as frames:
+    /// for a reader that takes frames its own way.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        (self.stream, self.unread)
+    }
+
     /// The next frame from the server, within `wait`.
     pub async fn frame(&mut self, wait: Duration) -> Result<Frame, NoFrame> {
         let read = async {
@@ -445,10 +451,28 @@ pub async fn read_close_frame(socket: &mut RawSocket) -> anyhow::Result<(u16, St
 /// to its blank line and then the first frame, which must be the greeting.
 /// Frames the server sent together with it stay unread for the caller.
 pub async fn greeted_raw(port: u16) -> anyhow::Result<RawSocket> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
+    let stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .context("cannot connect")?;
-    stream.write_all(upgrade_request(port).as_bytes()).await?;
+    let mut socket = upgrade_raw(stream, &upgrade_request(port)).await?;
+    let first = socket
+        .frame(ANSWER_TIMEOUT)
+        .await
+        .context("no greeting after the 101")?;
+    ensure!(
+        first.opcode == TEXT && first.payload == GREETING.as_bytes(),
+        "the first frame is opcode {:#x} with {}, not the greeting {GREETING:?}",
+        first.opcode,
+        printable(&first.payload)
+    );
+    Ok(socket)
+}
+
+/// Sends the upgrade `request` over `stream` and reads the answer up to
+/// its blank line, which must be a 101. What the server sent after it
+/// stays unread for the caller.
+pub async fn upgrade_raw(mut stream: TcpStream, request: &str) -> anyhow::Result<RawSocket> {
+    stream.write_all(request.as_bytes()).await?;
     let mut unread = Vec::new();
     let head = async {
         loop {
@@ -469,18 +493,7 @@ pub async fn greeted_raw(port: u16) -> anyhow::Result<RawSocket> {
         printable(&unread)
     );
     let unread = unread.split_off(end);
-    let mut socket = RawSocket { stream, unread };
-    let first = socket
-        .frame(ANSWER_TIMEOUT)
-        .await
-        .context("no greeting after the 101")?;
-    ensure!(
-        first.opcode == TEXT && first.payload == GREETING.as_bytes(),
-        "the first frame is opcode {:#x} with {}, not the greeting {GREETING:?}",
-        first.opcode,
-        printable(&first.payload)
-    );
-    Ok(socket)
+    Ok(RawSocket { stream, unread })
 }
 
 #[cfg(test)]

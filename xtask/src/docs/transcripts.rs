@@ -75,6 +75,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "cargo xtask load --step 1 --clients 500: what a held connection costs step 1",
     ),
     (
+        "load-step4",
+        "cargo xtask load --step 4 --listeners 1000: one chat's listeners on two instances",
+    ),
+    (
         "polling",
         "cargo xtask polling: the same updates by HTTP polling and by a WebSocket",
     ),
@@ -91,7 +95,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
 /// Whether a scenario starts a `redis-server` of its own; without one it
 /// is skipped with the line that says how to install it.
 pub fn needs_redis(name: &str) -> bool {
-    name == "step4-two-instances"
+    matches!(name, "step4-two-instances" | "load-step4")
 }
 
 /// The port every walkthrough shows.
@@ -133,6 +137,7 @@ pub async fn run(name: &str) -> anyhow::Result<Vec<String>> {
         "polling" => return crate::polling::transcript().await,
         // The server's port is shown as it is: the command picks a free one.
         "load-step1" => return crate::load::transcript().await,
+        "load-step4" => return crate::load::chat_transcript().await,
         other => bail!("there is no output scenario `{other}`; known: {}", names()),
     };
     Ok(lines.iter().map(|line| show_port(line, port)).collect())
