@@ -47,7 +47,7 @@ pub const KEPT_ENTRIES: usize = 1000;
 /// How many entries a page that opens for the first time is shown.
 const RECENT_ENTRIES: usize = 50;
 
-/// The most entries one `XREAD` brings, all handed out at once.
+/// The most entries one `XREAD` brings, handed out together.
 pub const READ_BATCH: usize = 32;
 
 /// How long one `XREAD` waits for news before it asks again.
@@ -85,7 +85,6 @@ impl fmt::Display for EntryId {
 /// once however many pages receive it.
 pub struct Delivery {
     pub id: EntryId,
-    pub room: Room,
     pub json: String,
 }
 
@@ -242,6 +241,8 @@ async fn read_until_failure(
             println!("Redis at {} is back: chat resumed after {last}", broker.url);
             fanout.announce(ToPage::Resumed.to_json());
         }
+        // What one read brought, by room, in the order it came.
+        let mut read: Vec<(Room, Vec<Delivery>)> = Vec::new();
         for entry in reply
             .into_iter()
             .flat_map(|reply| reply.keys)
@@ -255,11 +256,22 @@ async fn read_until_failure(
             let Some(message) = to_page(&entry) else {
                 continue;
             };
-            fanout.deliver(Arc::new(Delivery {
+            let delivery = Delivery {
                 id,
-                room: room_of(&entry),
                 json: message.to_json(),
-            }));
+            };
+            let room = room_of(&entry);
+            match read.iter_mut().find(|(known, _)| *known == room) {
+                Some((_, entries)) => entries.push(delivery),
+                None => read.push((room, vec![delivery])),
+            }
+        }
+        // What one read brought goes to each page as one message of its
+        // queue: a burst (a crowd joining at once) fills it no faster than
+        // the lines that come one by one.
+        // Each room's part goes to the pages of that room.
+        for (room, entries) in read {
+            fanout.deliver(&room, entries.into());
         }
         options = StreamReadOptions::default()
             .block(BLOCK.as_millis() as usize)

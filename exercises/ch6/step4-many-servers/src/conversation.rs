@@ -74,12 +74,24 @@ pub async fn talk(
     shutdown: Notice,
 ) -> String {
     let (sink, mut incoming) = websocket.split();
-    let (queue, queued) = mpsc::channel(QUEUE_LENGTH);
+    let (queue, mut queued) = mpsc::channel(QUEUE_LENGTH);
     // Into the fan-out before the history is read: a line written in
     // between is then in both (the writer skips the second copy), never
     // in neither.
     let (registration, too_slow) = chat.fanout.register(name, room, queue.clone());
-    let shown = match chat_log::history(&chat.broker, room, after).await {
+    // What the fan-out brings while Redis reads the history waits here, not
+    // in the queue: a page that has been sent nothing yet is not slow, and
+    // with a crowd connecting at once its queue would fill before it has
+    // even had its history.
+    let mut meanwhile = Vec::new();
+    let mut reading = std::pin::pin!(chat_log::history(&chat.broker, room, after));
+    let history = loop {
+        tokio::select! {
+            history = &mut reading => break history,
+            Some(outgoing) = queued.recv() => meanwhile.push(outgoing),
+        }
+    };
+    let shown = match history {
         Ok(shown) => shown,
         Err(error) => {
             let mut websocket = sink
@@ -94,15 +106,19 @@ pub async fn talk(
             return format!("no history from Redis: {error}");
         }
     };
+    // Made into JSON in one expression, so that the entries are dropped
+    // here: a variable would keep them for as long as the page is open.
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
         entries: shown.entries,
         older_gone: shown.older_gone,
-    };
+    }
+    .to_json();
     let start = writer::Start {
-        history: history.to_json(),
+        history,
         last_sent: shown.last,
+        meanwhile,
     };
     // The writer gets a notice of its own; this task keeps `shutdown` to the
     // end, so that the server waits for its `left` entry too.

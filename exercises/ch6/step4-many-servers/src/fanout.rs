@@ -2,8 +2,8 @@
 //! without ever waiting for one of them.
 //!
 //! Each page has a queue of `QUEUE_LENGTH` messages, emptied by its own
-//! writer task (see `writer`). The fan-out only puts an entry in each
-//! queue with `try_send`, which never waits: a queue that is full belongs
+//! writer task (see `writer`). The fan-out only puts the new entries in
+//! each queue with `try_send`, which never waits: a queue that is full belongs
 //! to a page that has stopped reading, and that page is told to go (its
 //! writer closes it with a reason) instead of making everyone wait. With
 //! `send().await` here, one page that does not read would stop the chat
@@ -20,9 +20,9 @@ use crate::room::Room;
 use crate::writer::Outgoing;
 
 /// How many messages may wait for one page. A page that reads keeps its
-/// queue near empty; this many waiting means it has stopped. It is well
-/// above what one read of the log brings at once (`chat_log::READ_BATCH`),
-/// so that a burst of lines does not look like a page that stopped.
+/// queue near empty; this many waiting means it has stopped. What one read
+/// of the log brings (up to `chat_log::READ_BATCH` entries) is one message,
+/// so that a burst of entries does not look like a page that stopped.
 pub const QUEUE_LENGTH: usize = 256;
 
 /// Every page of this instance, by a number of its own.
@@ -75,14 +75,14 @@ impl Fanout {
         (registration, told)
     }
 
-    /// Puts `entry` in the queue of every page in its room, at once. A page
-    /// whose queue is full is taken out and told why.
-    pub fn deliver(&self, entry: Arc<Delivery>) {
+    /// Puts `entries`, all of `room`, in the queue of every page in that
+    /// room, at once. A page whose queue is full is taken out and told why.
+    pub fn deliver(&self, room: &Room, entries: Arc<[Delivery]>) {
         let mut pages = self.pages.lock().unwrap();
         let mut full = Vec::new();
-        for (number, page) in pages.iter().filter(|(_, page)| page.room == entry.room) {
+        for (number, page) in pages.iter().filter(|(_, page)| page.room == *room) {
             if let Err(mpsc::error::TrySendError::Full(_)) =
-                page.queue.try_send(Outgoing::Entry(Arc::clone(&entry)))
+                page.queue.try_send(Outgoing::Entries(Arc::clone(&entries)))
             {
                 full.push(*number);
             }

@@ -492,15 +492,25 @@ fn reconnect() -> Vec<Variant> {
 }
 
 fn rooms() -> Vec<Variant> {
-    let to_its_room = "pages.iter().filter(|(_, page)| page.room == entry.room)";
+    let to_its_room = "pages.iter().filter(|(_, page)| page.room == *room)";
     let room_filter = ".filter(|entry| in_room(entry, room))";
     vec![
         course("read the room from the page's address"),
         solution(),
         another(
             "writer-filters",
-            "every entry to every page's writer, which skips other rooms' entries",
+            "every room's entries to every page's writer, which skips other rooms' entries",
             vec![
+                replace(
+                    LOG4,
+                    "pub struct Delivery {\n    pub id: EntryId,\n",
+                    "pub struct Delivery {\n    pub id: EntryId,\n    pub room: Room,\n",
+                ),
+                replace(
+                    LOG4,
+                    "            let delivery = Delivery {\n                id,\n                json: message.to_json(),\n            };\n            let room = room_of(&entry);\n",
+                    "            let room = room_of(&entry);\n            let delivery = Delivery {\n                id,\n                room: room.clone(),\n                json: message.to_json(),\n            };\n",
+                ),
                 replace(FANOUT4, to_its_room, "pages.iter()"),
                 replace(
                     WRITER4,
@@ -509,13 +519,23 @@ fn rooms() -> Vec<Variant> {
                 ),
                 replace(
                     WRITER4,
-                    "    let mut last_sent = start.last_sent;\n",
-                    "    let mut last_sent = start.last_sent;\n    let room = start.room;\n",
+                    "    queue: mpsc::Receiver<Outgoing>,\n}\n",
+                    "    queue: mpsc::Receiver<Outgoing>,\n    room: crate::room::Room,\n}\n",
                 ),
                 replace(
                     WRITER4,
-                    "Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent => None,",
-                    "Some(Outgoing::Entry(entry)) if Some(entry.id) <= last_sent || entry.room != room => None,",
+                    "        meanwhile: Some(start.meanwhile.into_iter()),\n        queue,\n",
+                    "        meanwhile: Some(start.meanwhile.into_iter()),\n        queue,\n        room: start.room,\n",
+                ),
+                replace(
+                    WRITER4,
+                    "        match self.take_meanwhile() {\n            Some(outgoing) => Some(outgoing),\n            None => self.queue.recv().await,\n        }\n",
+                    "        loop {\n            let outgoing = match self.take_meanwhile() {\n                Some(outgoing) => Some(outgoing),\n                None => self.queue.recv().await,\n            };\n            if !self.of_another_room(&outgoing) {\n                return outgoing;\n            }\n        }\n",
+                ),
+                replace(
+                    WRITER4,
+                    "        self.take_meanwhile().or_else(|| self.queue.try_recv().ok())\n    }\n",
+                    "        loop {\n            let outgoing = self.take_meanwhile().or_else(|| self.queue.try_recv().ok());\n            if !self.of_another_room(&outgoing) {\n                return outgoing;\n            }\n        }\n    }\n\n    fn of_another_room(&self, outgoing: &Option<Outgoing>) -> bool {\n        matches!(outgoing, Some(Outgoing::Entries(entries))\n            if entries.iter().all(|entry| entry.room != self.room))\n    }\n",
                 ),
                 replace(
                     TALK4,
