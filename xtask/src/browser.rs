@@ -111,22 +111,10 @@ struct BrowserProcess {
 }
 
 impl Drop for BrowserProcess {
-    /// Kills the browser, then deletes the profile. The helper processes
-    /// take a moment to notice and may still write a file or two, which
-    /// makes a deletion fail, so it is tried again until it works (bounded).
+    /// Kills the browser, then deletes the profile (its helper processes
+    /// may still write a file or two as they end).
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        let pause = || std::thread::sleep(Duration::from_millis(20));
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            pause();
-        }
-        while std::fs::remove_dir_all(&self.profile).is_err()
-            && self.profile.exists()
-            && std::time::Instant::now() < deadline
-        {
-            pause();
-        }
+        crate::tools::end_and_delete(&mut self.child, &self.profile);
     }
 }
 

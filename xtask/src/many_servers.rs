@@ -100,12 +100,7 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        crate::tools::end_and_delete(&mut self.child, &self.dir);
     }
 }
 
@@ -337,12 +332,7 @@ impl Balancer {
 
 impl Drop for Balancer {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        crate::tools::end_and_delete(&mut self.child, &self.dir);
     }
 }
 

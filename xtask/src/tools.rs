@@ -6,7 +6,8 @@
 //! line that says how to install it. CI sets `REQUIRE_TOOLS=1`, which turns
 //! each of those skips into a failure, so that it cannot pass by skipping.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// What to say when there is no Chromium: how to install a browser on
 /// each system the course is taken on. On Windows the browser is found
@@ -115,6 +116,23 @@ pub fn require_or_skip<T>(what: &str, found: Result<T, String>) -> Option<T> {
     let line = format!("skipped {test}: it needs {what}; {why}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     None
+}
+
+/// Ends a program the tooling started, waits for it (a few seconds at
+/// most), then deletes the folder it wrote to: for the `Drop` of each
+/// started program. A program's helper processes may still write a file
+/// as they end, so the deletion is tried again until it works or the
+/// wait is over.
+pub fn end_and_delete(child: &mut tokio::process::Child, folder: &Path) {
+    let _ = child.start_kill();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let pause = || std::thread::sleep(Duration::from_millis(20));
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        pause();
+    }
+    while std::fs::remove_dir_all(folder).is_err() && folder.exists() && Instant::now() < deadline {
+        pause();
+    }
 }
 
 #[cfg(test)]

@@ -244,3 +244,18 @@ pub async fn explained(
     );
     Ok(())
 }
+
+#[cfg(test)]
+/// The check failed, and its message says each of `expected`.
+pub(crate) fn assert_fails(result: anyhow::Result<String>, expected: &[&str]) {
+    let problem = match result {
+        Ok(seen) => panic!("the check passed, but it should fail: {seen}"),
+        Err(problem) => format!("{problem:#}"),
+    };
+    for expected in expected {
+        assert!(
+            problem.contains(expected),
+            "the check failed, but without saying {expected:?}: {problem}"
+        );
+    }
+}

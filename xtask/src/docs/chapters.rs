@@ -94,6 +94,16 @@ pub fn check_chapter_except(
 /// the two languages. Reports the first place they part, since everything
 /// after it differs too.
 pub(super) fn compare_structure(first: &Page, second: &Page) -> Vec<Problem> {
+    compare_structure_by(first, second, signature)
+}
+
+/// The same headings (by level) in the two languages, and code blocks
+/// equal as `block_signature` says.
+pub(super) fn compare_structure_by(
+    first: &Page,
+    second: &Page,
+    block_signature: fn(&Block) -> String,
+) -> Vec<Problem> {
     let headings = |page: &Page| -> Vec<(usize, String)> {
         page.parsed
             .headings
@@ -105,7 +115,7 @@ pub(super) fn compare_structure(first: &Page, second: &Page) -> Vec<Problem> {
         page.parsed
             .blocks
             .iter()
-            .map(|block| (block.line, signature(block)))
+            .map(|block| (block.line, block_signature(block)))
             .collect()
     };
     let mut problems = Vec::new();

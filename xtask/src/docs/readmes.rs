@@ -4,8 +4,9 @@
 //! languages do. The READMEs' blocks carry no markers: they show commands
 //! to type, so both copies must show the very same ones.
 
-use super::chapters::{compare_commands, first_parting, inline_commands};
-use super::pages::{COURSE_READMES, Docs, Page};
+use super::chapters::{compare_commands, compare_structure_by, inline_commands};
+use super::markdown::Block;
+use super::pages::{COURSE_READMES, Docs};
 use super::{Outcome, Problem};
 
 pub fn check_readmes(docs: &Docs) -> Outcome {
@@ -33,33 +34,9 @@ pub fn check_readmes(docs: &Docs) -> Outcome {
             });
         }
     }
-    let headings = |page: &Page| -> Vec<(usize, String)> {
-        page.parsed
-            .headings
-            .iter()
-            .map(|heading| (heading.line, "#".repeat(heading.level)))
-            .collect()
-    };
-    let blocks = |page: &Page| -> Vec<(usize, String)> {
-        page.parsed
-            .blocks
-            .iter()
-            .map(|block| {
-                (
-                    block.line,
-                    format!("{}: {}", block.language, block.body.join("⏎")),
-                )
-            })
-            .collect()
-    };
-    for (what, first_items, second_items) in [
-        ("heading", headings(first), headings(second)),
-        ("code block", blocks(first), blocks(second)),
-    ] {
-        if let Some(problem) = first_parting(what, first, &first_items, second, &second_items) {
-            problems.push(problem);
-        }
-    }
+    // A README's blocks are commands to type: the very same in both.
+    let whole = |block: &Block| format!("{}: {}", block.language, block.body.join("⏎"));
+    problems.extend(compare_structure_by(first, second, whole));
     problems.extend(compare_commands(first, second));
     if problems.is_empty() {
         Ok(format!(

@@ -364,21 +364,20 @@ async fn step4_two_instances() -> anyhow::Result<(Vec<String>, u16)> {
 
 /// `cargo xtask bytes` in a second terminal while step 1 runs.
 async fn xtask_bytes() -> anyhow::Result<(Vec<String>, u16)> {
-    let server = Running::start("step1").await?;
-    let mut listing = Listing::default();
-    bytes::show(
-        &address(server.port),
-        Ending::WeClose,
-        &mut listing,
-        &|_| {},
-    )
-    .await?;
-    Ok((command("cargo xtask bytes", listing.lines), server.port))
+    let (listing, port) = bytes_against_step1().await?;
+    Ok((command("cargo xtask bytes", listing.lines), port))
 }
 
 /// The ping `cargo xtask bytes` sends, masked as every client frame must
 /// be, and the pong step 1 answers with: lines of its output.
 async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
+    let (listing, port) = bytes_against_step1().await?;
+    Ok((listing.lines[listing.ping.clone()].to_vec(), port))
+}
+
+/// What `cargo xtask bytes` lists against a step 1 of its own, and the
+/// step's port.
+async fn bytes_against_step1() -> anyhow::Result<(Listing, u16)> {
     let server = Running::start("step1").await?;
     let mut listing = Listing::default();
     bytes::show(
@@ -388,7 +387,7 @@ async fn ping() -> anyhow::Result<(Vec<String>, u16)> {
         &|_| {},
     )
     .await?;
-    Ok((listing.lines[listing.ping.clone()].to_vec(), server.port))
+    Ok((listing, server.port))
 }
 
 /// The close frame that `cargo xtask bytes --stay-open` receives when step 1

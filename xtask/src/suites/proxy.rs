@@ -221,12 +221,7 @@ struct NginxProcess {
 
 impl Drop for NginxProcess {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        crate::tools::end_and_delete(&mut self.child, &self.dir);
     }
 }
 

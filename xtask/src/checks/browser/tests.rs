@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::checks::assert_fails;
 use crate::runner::Verdict;
 use crate::steps::{self, Running};
 use crate::tools;
@@ -76,20 +77,6 @@ async fn serve(routes: Vec<Route>) -> u16 {
         }
     });
     port
-}
-
-/// The check failed, and its message says each of `expected`.
-fn assert_fails(result: anyhow::Result<String>, expected: &[&str]) {
-    let problem = match result {
-        Ok(seen) => panic!("the check passed, but it should fail: {seen}"),
-        Err(problem) => format!("{problem:#}"),
-    };
-    for expected in expected {
-        assert!(
-            problem.contains(expected),
-            "the check failed, but without saying {expected:?}: {problem}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
