@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
+use crate::lang::Lang;
 use crate::steps::{self, Program, Running, workspace_root};
 pub(crate) use crate::tools::{find_nginx, find_redis};
 use crate::wire::{self, ANSWER_TIMEOUT};
@@ -338,20 +339,15 @@ impl Drop for Balancer {
 
 /// Builds step 4 once per process, with the cargo that started us.
 pub(crate) fn build_step4() -> Result<(), String> {
+    build_step4_in(Lang::En)
+}
+
+/// Like `build_step4`, saying so in the learner's language.
+pub(crate) fn build_step4_in(lang: Lang) -> Result<(), String> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "-p", "step4", "--quiet"])
-                .current_dir(workspace_root())
-                .status()
-                .map_err(|error| format!("cannot run cargo: {error}"))?;
-            if status.success() {
-                Ok(())
-            } else {
-                Err("building step 4 failed: the compiler's messages are above".to_string())
-            }
+            steps::build_package_in("step4", lang).map_err(|error| format!("{error:#}"))
         })
         .clone()
 }

@@ -55,7 +55,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     // by its group or a chapter's output, which would hold up a thread of
     // the checks while cargo works. A failure is left to them to report.
     if wanted(4) {
-        let _ = crate::many_servers::build_step4();
+        let _ = crate::many_servers::build_step4_in(lang);
     }
     runner::run("verify", lang, |plan| {
         if wanted(1) {
