@@ -37,6 +37,12 @@ const MAX_MESSAGE_SIZE: usize = 16 * 1024;
 /// so 512 bytes is plenty.
 const READ_BUFFER_SIZE: usize = 512;
 
+/// How many bytes tungstenite gathers before it writes to the client: none,
+/// each frame goes out as it is given. Its default, 128 KiB, is a buffer
+/// that stays as large as it once grew, for every connection (see
+/// `sending`, which gives it at most `sending::FRAME_BYTES` at a time).
+const WRITE_BUFFER_SIZE: usize = 0;
+
 /// A valid upgrade request, ready to be answered with 101.
 pub struct Upgrade {
     key: String,
@@ -172,22 +178,30 @@ fn is_valid_key(key: &str) -> bool {
 impl Upgrade {
     /// Answers 101 and, once hyper has sent it, runs `conversation` on the
     /// WebSocket in a task of its own.
+    ///
+    /// The WebSocket is handed over boxed. Each future that is given it
+    /// keeps room for it (over 300 bytes) for as long as it runs, even
+    /// once it has passed it on, so that a page would hold it three times.
     pub fn accept<F, C>(self, conversation: F) -> Response
     where
-        F: FnOnce(WebSocket) -> C + Send + 'static,
+        F: FnOnce(Box<WebSocket>) -> C + Send + 'static,
         C: Future<Output = ()> + Send + 'static,
     {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_SIZE))
             .max_frame_size(Some(MAX_MESSAGE_SIZE))
-            .read_buffer_size(READ_BUFFER_SIZE);
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .write_buffer_size(WRITE_BUFFER_SIZE);
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             // An error here means the client left before the 101 reached it.
             if let Ok(upgraded) = on_upgrade.await {
                 let io = TokioIo::new(upgraded);
                 let websocket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
-                conversation(websocket.await).await;
+                // A task of its own: a task keeps room for the largest
+                // state its future can reach, and the handshake's are
+                // over, so the page keeps only what its conversation needs.
+                tokio::spawn(conversation(Box::new(websocket.await)));
             }
         });
 
