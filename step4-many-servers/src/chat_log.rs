@@ -241,9 +241,9 @@ async fn read_until_failure(
                 json: message.to_json().into(),
             });
         }
-        // What one read brought goes to each page as one message of its
-        // queue: a burst (a crowd joining at once) fills it no faster than
-        // the lines that come one by one.
+        // What one read brought goes to the pages as one message of the
+        // fan-out: a burst (a crowd joining at once) counts against a page
+        // no faster than the lines that come one by one.
         if !read.is_empty() {
             fanout.deliver(read.into());
         }

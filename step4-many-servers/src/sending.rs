@@ -13,10 +13,12 @@
 //! before it asks, so that nothing falls between the two), and an entry
 //! whose id is not after the last one sent is skipped.
 //!
-//! tungstenite keeps its write buffer at the largest size it ever needed,
-//! for as long as the connection lives. So it is never given more than
-//! `FRAME_BYTES` at a time: a longer message, such as a history, goes out
-//! in fragments, which the browser joins into one message again.
+//! What waits when a send starts goes out in one write to the system (see
+//! `batched`). And tungstenite, which keeps its own write buffer at the
+//! largest size it ever needed for as long as the connection lives, is
+//! never given more than `FRAME_BYTES` at a time: a longer message, such
+//! as a history, goes out in fragments, which the browser joins into one
+//! message again.
 
 use std::time::Duration;
 
@@ -32,9 +34,9 @@ use crate::fanout::{Listener, News, QUEUE_LENGTH, TooSlow};
 use crate::handshake::WebSocket;
 use crate::shutdown::Notice;
 
-/// The most bytes of one message written at a time; see the module's
-/// comment. A page's own messages are shorter, and so are most lines.
-pub const FRAME_BYTES: usize = 512;
+/// The most bytes of one message given to tungstenite at a time; see the
+/// module's comment. Who joined and most lines fit in one.
+pub const FRAME_BYTES: usize = 256;
 
 /// How many bytes of waiting messages are gathered into one send.
 const BATCH_BYTES: usize = 4096;
