@@ -32,6 +32,7 @@ use redis::AsyncCommands;
 use redis::streams::{
     StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::Broker;
 use crate::fanout::Fanout;
@@ -85,7 +86,8 @@ impl fmt::Display for EntryId {
 /// once however many pages receive it.
 pub struct Delivery {
     pub id: EntryId,
-    pub json: String,
+    /// Shared by every page's send, not copied for each.
+    pub json: Utf8Bytes,
 }
 
 /// What can be written to the log.
@@ -258,7 +260,7 @@ async fn read_until_failure(
             };
             let delivery = Delivery {
                 id,
-                json: message.to_json(),
+                json: message.to_json().into(),
             };
             let room = room_of(&entry);
             match read.iter_mut().find(|(known, _)| *known == room) {
