@@ -501,7 +501,7 @@ fn reconnect() -> Vec<Variant> {
 
 fn rooms() -> Vec<Variant> {
     let to_its_room = "        if let Some(channel) = self.rooms.lock().unwrap().get(room) {\n            let _ = channel.send(News::Entries(entries));\n        }\n";
-    let room_filter = ".filter(|entry| in_room(entry, room))";
+    let in_room = ".filter(|entry| in_room(entry, room))";
     vec![
         course("read the room from the page's address"),
         solution(),
@@ -544,12 +544,12 @@ fn rooms() -> Vec<Variant> {
             ],
         ),
         another(
-            "history-in-steps",
-            "a new page's history looked for a hundred entries at a time, back from the newest",
+            "history-whole-log",
+            "a new page's history looked for in one read of the whole log, not back from the newest in steps",
             vec![replace(
                 LOG4,
-                "            let reply: StreamRangeReply = redis\n                .xrevrange_count(STREAM, \"+\", \"-\", KEPT_ENTRIES)\n                .await?;\n            (reply.ids.into_iter().rev().collect(), false)\n",
-                "            let mut found = Vec::new();\n            let mut before = \"+\".to_string();\n            loop {\n                let reply: StreamRangeReply =\n                    redis.xrevrange_count(STREAM, before.as_str(), \"-\", 100).await?;\n                let Some(oldest) = reply.ids.last() else { break };\n                before = format!(\"({}\", oldest.id);\n                found.extend(reply.ids.into_iter().filter(|entry| in_room(entry, room)));\n                if found.len() >= RECENT_ENTRIES {\n                    break;\n                }\n            }\n            found.truncate(RECENT_ENTRIES);\n            (found.into_iter().rev().collect(), false)\n",
+                "            let mut entries: Vec<StreamId> = Vec::new();\n            let mut before = \"+\".to_string();\n            while entries.len() < RECENT_ENTRIES {\n                let reply: StreamRangeReply = redis\n                    .xrevrange_count(STREAM, before.as_str(), \"-\", RECENT_ENTRIES)\n                    .await?;\n                let Some(oldest) = reply.ids.last() else {\n                    break;\n                };\n                // `(` makes the end exclusive: the next read goes on below it.\n                before = format!(\"({}\", oldest.id);\n                let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));\n                entries.extend(of_room);\n            }\n            entries.truncate(RECENT_ENTRIES);\n",
+                "            let reply: StreamRangeReply = redis\n                .xrevrange_count(STREAM, \"+\", \"-\", KEPT_ENTRIES)\n                .await?;\n            let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));\n            let entries: Vec<StreamId> = of_room.take(RECENT_ENTRIES).collect();\n",
             )],
         ),
         near_miss(
@@ -585,8 +585,8 @@ fn rooms() -> Vec<Variant> {
             "got the last lines of every room",
             vec![replace(
                 LOG4,
-                room_filter,
-                ".filter(|entry| after.is_none() || in_room(entry, room))",
+                &format!("let of_room = reply.ids.into_iter(){in_room};\n                entries"),
+                "let of_room = reply.ids.into_iter();\n                entries",
             )],
         ),
         near_miss(
@@ -595,8 +595,10 @@ fn rooms() -> Vec<Variant> {
             "got what every room said while it was away",
             vec![replace(
                 LOG4,
-                room_filter,
-                ".filter(|entry| after.is_some() || in_room(entry, room))",
+                &format!(
+                    "let of_room = reply.ids.into_iter(){in_room};\n            let older_gone"
+                ),
+                "let of_room = reply.ids.into_iter();\n            let older_gone",
             )],
         ),
         near_miss(
