@@ -50,8 +50,8 @@ mod origin;
 mod protocol;
 mod refusal;
 mod room;
+mod sending;
 mod shutdown;
-mod writer;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -110,11 +110,12 @@ async fn run() -> anyhow::Result<()> {
         "Instance {instance}, sharing the chat through Redis at {}",
         broker.url
     );
-    let chat = Chat {
+    // One for the whole instance, which each connection points to.
+    let chat = Arc::new(Chat {
         broker,
         fanout,
         instance: instance.into(),
-    };
+    });
 
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
@@ -122,7 +123,7 @@ async fn run() -> anyhow::Result<()> {
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
-                let routes = routes(peer, hosts, chat.clone(), shutdown.notice());
+                let routes = routes(peer, hosts, Arc::clone(&chat), shutdown.notice());
                 tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
             () = &mut stop => break,
@@ -141,7 +142,7 @@ async fn run() -> anyhow::Result<()> {
 fn routes(
     peer: SocketAddr,
     hosts: origin::Hosts,
-    chat: Chat,
+    chat: Arc<Chat>,
     shutdown: Notice,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
     let page = warp::path::end()
@@ -151,12 +152,12 @@ fn routes(
         .and(warp::get())
         .map(|| warp::reply::with_header(FAVICON_SVG, "content-type", "image/svg+xml"));
 
-    let chat_for_socket = chat.clone();
+    let chat_for_socket = Arc::clone(&chat);
     let websocket = warp::path!("chat")
         .and(handshake::upgrade())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(move |upgrade: Result<Upgrade, Refusal>, query: String| {
-            let (chat, shutdown) = (chat_for_socket.clone(), shutdown.clone());
+            let (chat, shutdown) = (Arc::clone(&chat_for_socket), shutdown.clone());
             async move {
                 match upgrade {
                     Ok(upgrade) => open_chat(upgrade, &query, peer, chat, shutdown).await,
@@ -180,7 +181,7 @@ async fn open_chat(
     upgrade: Upgrade,
     query: &str,
     peer: SocketAddr,
-    chat: Chat,
+    chat: Arc<Chat>,
     shutdown: Notice,
 ) -> Response {
     let name = match login::who(&chat.broker, upgrade.session.as_deref(), "GET /chat").await {
