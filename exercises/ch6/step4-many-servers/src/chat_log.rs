@@ -279,9 +279,9 @@ async fn read_until_failure(
                 None => read.push((room, vec![delivery])),
             }
         }
-        // What one read brought goes to each page as one message of its
-        // queue: a burst (a crowd joining at once) fills it no faster than
-        // the lines that come one by one.
+        // What one read brought goes to the pages as one message of the
+        // fan-out: a burst (a crowd joining at once) counts against a page
+        // no faster than the lines that come one by one.
         // Each room's part goes to the pages of that room.
         for (room, entries) in read {
             fanout.deliver(&room, entries.into());

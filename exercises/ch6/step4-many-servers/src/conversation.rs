@@ -103,17 +103,11 @@ pub async fn talk(
         Err(stop) => stop,
         Ok(()) => loop {
             tokio::select! {
+                // In this order: the server stopping; then what the page
+                // sends, quick to handle, so that its lines never wait
+                // behind a busy chat; then the chat.
                 biased;
                 () = page.shutdown.requested() => break sending::going_away(),
-                news = page.listener.next() => {
-                    let sent = match news {
-                        Ok(news) => page.send_news(news).await,
-                        Err(TooSlow) => Err(sending::too_slow()),
-                    };
-                    if let Err(stop) = sent {
-                        break stop;
-                    }
-                }
                 frame = page.websocket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(answer) = Box::pin(receive(chat, name, room, &text)).await {
@@ -134,6 +128,15 @@ pub async fn talk(
                     }
                     Some(Err(error)) => break Stop::Failed(error),
                 },
+                news = page.listener.next() => {
+                    let sent = match news {
+                        Ok(news) => page.send_news(news).await,
+                        Err(TooSlow) => Err(sending::too_slow()),
+                    };
+                    if let Err(stop) = sent {
+                        break stop;
+                    }
+                }
             }
         },
     };

@@ -19,22 +19,25 @@
 //!    It names its room (`room`): every line, history and replay below is
 //!    that room's.
 //! 4. Then the page gets the history it has not seen, and the live chat
-//!    after it, from a writer task of its own (`writer`); what it sends is
-//!    JSON (`protocol`), and each chat line goes into the log once, however
-//!    often the page sends it (`once`), and from there to every page of
-//!    every instance (`conversation`). While Redis is away the pages stay
-//!    connected and hear that the chat is paused (`chat_log`).
+//!    after it (`sending`, which never lets a page that does not read hold
+//!    up the others); what it sends is JSON (`protocol`), and each chat line
+//!    goes into the log once, however often the page sends it (`once`), and
+//!    from there to every page of every instance (`conversation`). While
+//!    Redis is away the pages stay connected and hear that the chat is
+//!    paused (`chat_log`).
 //! 5. Ctrl+C or SIGTERM closes every page with 1001 (`shutdown`), and
 //!    `GET /healthz` tells nginx or a load balancer whether we can serve
 //!    (`health`).
 //!
 //! Step 3's defences come along: `connection`, `origin`, `refusal` and
 //! `closing` unchanged, `listener` and `handshake` with what step 4 adds
-//! (its port for the log, the session cookie on the upgrade).
+//! (its port for the log, the session cookie on the upgrade, writes sent
+//! in batches by `batched`).
 //!
 //! Run Redis (`redis-server`), then `cargo run -p step4`, and open
 //! http://localhost:8080/. A second instance: `PORT=8081 cargo run -p step4`.
 
+mod batched;
 mod broker;
 mod chat_log;
 mod closing;
