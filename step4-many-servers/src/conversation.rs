@@ -131,8 +131,8 @@ async fn open(
     // between is then in both (the second copy is skipped), never in
     // neither.
     let mut listener = chat.fanout.listen();
-    let (history, last_sent, meanwhile) = match read_history(chat, name, after, &mut listener).await
-    {
+    let read = read_history(chat, name, after, &mut listener).await;
+    let (history, last_sent, meanwhile) = match read {
         Ok(read) => read,
         Err(error) => {
             let frame = CloseFrame {

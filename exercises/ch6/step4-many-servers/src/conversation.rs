@@ -65,20 +65,76 @@ pub fn resume_point(query: &str) -> Result<Option<EntryId>, Refusal> {
 /// page everything and reads what it sends. Returns why it ended, for
 /// the log.
 pub async fn talk(
-    mut websocket: Box<WebSocket>,
+    websocket: Box<WebSocket>,
     name: &str,
     room: &Room,
     after: Option<EntryId>,
     chat: &Chat,
     shutdown: Notice,
 ) -> String {
+    // Boxed, like everything below that runs once or now and then: a task
+    // keeps room for the largest state its future can reach, and a page
+    // that waits should take only what waiting needs.
+    let mut page = match Box::pin(open(websocket, name, room, after, chat, shutdown)).await {
+        Ok(page) => page,
+        Err(why) => return why,
+    };
+    let stop = loop {
+        tokio::select! {
+            // In this order: the server stopping; then what the page
+            // sends, quick to handle, so that its lines never wait
+            // behind a busy chat; then the chat.
+            biased;
+            () = page.shutdown.requested() => break sending::going_away(),
+            frame = page.websocket.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(answer) = Box::pin(receive(chat, name, room, &text)).await {
+                        if let Err(stop) = page.send(answer).await {
+                            break stop;
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let reason = "this chat speaks JSON text; binary frames are not accepted";
+                    break Stop::Close(CloseFrame { code: CloseCode::Unsupported, reason: reason.into() });
+                }
+                // tungstenite answers pings and the closing handshake itself.
+                Some(Ok(_)) => {}
+                None => {
+                    let _ = Box::pin(chat_log::append(&chat.broker, room, Event::Left { name })).await;
+                    return "closed".to_string();
+                }
+                Some(Err(error)) => break Stop::Failed(error),
+            },
+            news = page.listener.next() => {
+                let sent = match news {
+                    Ok(news) => page.send_news(news).await,
+                    Err(TooSlow) => Err(sending::too_slow()),
+                };
+                if let Err(stop) = sent {
+                    break stop;
+                }
+            }
+        }
+    };
+    Box::pin(end(&mut page, name, room, chat, stop)).await
+}
+
+/// The page's first minute: into the fan-out, its history sent, its
+/// `joined` in the log. Returns why it ended if it did.
+async fn open(
+    mut websocket: Box<WebSocket>,
+    name: &str,
+    room: &Room,
+    after: Option<EntryId>,
+    chat: &Chat,
+    shutdown: Notice,
+) -> Result<Page, String> {
     // Into the fan-out before the history is read: a line written in
     // between is then in both (the second copy is skipped), never in
-    // neither. Boxed, like everything below that runs once or now and
-    // then: a task keeps room for the largest state its future can reach,
-    // and an idle page should take only what it needs while it waits.
+    // neither.
     let mut listener = chat.fanout.listen(room);
-    let read = Box::pin(read_history(chat, name, room, after, &mut listener)).await;
+    let read = read_history(chat, name, room, after, &mut listener).await;
     let (history, last_sent, meanwhile) = match read {
         Ok(read) => read,
         Err(error) => {
@@ -86,8 +142,8 @@ pub async fn talk(
                 code: CloseCode::Error,
                 reason: "Redis does not answer: try again in a moment".into(),
             };
-            let _ = Box::pin(timeout(GRACE, websocket.close(Some(frame)))).await;
-            return format!("no history from Redis: {error}");
+            let _ = timeout(GRACE, websocket.close(Some(frame))).await;
+            return Err(format!("no history from Redis: {error}"));
         }
     };
     let mut page = Page {
@@ -97,52 +153,11 @@ pub async fn talk(
         shutdown,
     };
     let sent = page.send_history(history, meanwhile).await;
-    let _ = Box::pin(chat_log::append(&chat.broker, room, Event::Joined { name })).await;
-
-    let stop = match sent {
-        Err(stop) => stop,
-        Ok(()) => loop {
-            tokio::select! {
-                // In this order: the server stopping; then what the page
-                // sends, quick to handle, so that its lines never wait
-                // behind a busy chat; then the chat.
-                biased;
-                () = page.shutdown.requested() => break sending::going_away(),
-                frame = page.websocket.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(answer) = Box::pin(receive(chat, name, room, &text)).await {
-                            if let Err(stop) = page.send(answer).await {
-                                break stop;
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        let reason = "this chat speaks JSON text; binary frames are not accepted";
-                        break Stop::Close(CloseFrame { code: CloseCode::Unsupported, reason: reason.into() });
-                    }
-                    // tungstenite answers pings and the closing handshake itself.
-                    Some(Ok(_)) => {}
-                    None => {
-                        let _ = Box::pin(chat_log::append(&chat.broker, room, Event::Left { name })).await;
-                        return "closed".to_string();
-                    }
-                    Some(Err(error)) => break Stop::Failed(error),
-                },
-                news = page.listener.next() => {
-                    let sent = match news {
-                        Ok(news) => page.send_news(news).await,
-                        Err(TooSlow) => Err(sending::too_slow()),
-                    };
-                    if let Err(stop) = sent {
-                        break stop;
-                    }
-                }
-            }
-        },
-    };
-    let why = Box::pin(end(&mut page, name, stop)).await;
-    let _ = Box::pin(chat_log::append(&chat.broker, room, Event::Left { name })).await;
-    why
+    let _ = chat_log::append(&chat.broker, room, Event::Joined { name }).await;
+    match sent {
+        Ok(()) => Ok(page),
+        Err(stop) => Err(end(&mut page, name, room, chat, stop).await),
+    }
 }
 
 /// The page's history, with where it stops and what the fan-out brought
@@ -173,9 +188,10 @@ async fn read_history(
     Ok((history.to_json(), shown.last, meanwhile))
 }
 
-/// Closes the page as `stop` says, and returns why it ended, for the log.
-async fn end(page: &mut Page, name: &str, stop: Stop) -> String {
-    match stop {
+/// Closes the page as `stop` says, writes its `left`, and returns why it
+/// ended, for the log.
+async fn end(page: &mut Page, name: &str, room: &Room, chat: &Chat, stop: Stop) -> String {
+    let why = match stop {
         Stop::Close(frame) => {
             if frame.code == CloseCode::Policy {
                 println!(
@@ -189,7 +205,9 @@ async fn end(page: &mut Page, name: &str, stop: Stop) -> String {
             why
         }
         Stop::Failed(error) => closing::after_error(&mut page.websocket, error).await,
-    }
+    };
+    let _ = chat_log::append(&chat.broker, room, Event::Left { name }).await;
+    why
 }
 
 /// A message from the page: a chat line goes into the log, and comes
