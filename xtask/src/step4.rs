@@ -176,11 +176,7 @@ async fn long_messages_arrive_whole_in_small_frames() {
     let port = step4.port;
     let token = log_in(port, "minji").await.unwrap();
     let (mut writer, _) = open_chat(port, &token, None).await.unwrap();
-    let long_line: String = "안녕하세요, 웹소켓! "
-        .repeat(167)
-        .chars()
-        .take(2000)
-        .collect();
+    let long_line: String = "웹소켓".repeat(667).chars().take(2000).collect();
     assert!(long_line.len() > 20 * FRAME_BYTES);
     say(&mut writer, &long_line).await.unwrap();
     until_chat(&mut writer, &long_line).await.unwrap();
