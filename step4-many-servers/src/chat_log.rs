@@ -27,6 +27,7 @@ use redis::AsyncCommands;
 use redis::streams::{
     StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::Broker;
 use crate::fanout::Fanout;
@@ -79,7 +80,8 @@ impl fmt::Display for EntryId {
 /// once however many pages receive it.
 pub struct Delivery {
     pub id: EntryId,
-    pub json: String,
+    /// Shared by every page's send, not copied for each.
+    pub json: Utf8Bytes,
 }
 
 /// What can be written to the log.
@@ -236,12 +238,12 @@ async fn read_until_failure(
             };
             read.push(Delivery {
                 id,
-                json: message.to_json(),
+                json: message.to_json().into(),
             });
         }
-        // What one read brought goes to each page as one message of its
-        // queue: a burst (a crowd joining at once) fills it no faster than
-        // the lines that come one by one.
+        // What one read brought goes to the pages as one message of the
+        // fan-out: a burst (a crowd joining at once) counts against a page
+        // no faster than the lines that come one by one.
         if !read.is_empty() {
             fanout.deliver(read.into());
         }

@@ -1,15 +1,15 @@
 //! One page's conversation, from its history to its last frame.
 //!
-//! Two tasks serve a page. This one reads what the page sends; the page's
-//! writer (see `writer`) sends it everything else: its history, the chat
-//! as it happens, answers and close frames. So a page that does not read
-//! holds up nobody, not even its own reading half.
+//! One task serves a page. It waits for two things at once: what the page
+//! sends, which goes into the log, and what the fan-out hands out, which
+//! goes to the page (see `sending`, which also sends the page its history
+//! and answers). A page that does not read holds up only this task: the
+//! fan-out hands out to the others without waiting for it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -19,13 +19,13 @@ use warp::http::StatusCode;
 use crate::broker::Broker;
 use crate::chat_log::{self, EntryId, Event};
 use crate::closing;
-use crate::fanout::{Fanout, QUEUE_LENGTH};
+use crate::fanout::{Fanout, Listener, News, QUEUE_LENGTH, TooSlow};
 use crate::handshake::WebSocket;
 use crate::once;
 use crate::protocol::{self, FromPage, Refused, ToPage};
 use crate::refusal::Refusal;
+use crate::sending::{self, Page, Stop};
 use crate::shutdown::{GRACE, Notice};
-use crate::writer::{self, Outgoing};
 
 /// How long a chat line may take to be written. Past it the sender hears
 /// `not_sent` and sends the line again later; should Redis have written
@@ -33,7 +33,6 @@ use crate::writer::{self, Outgoing};
 const WRITE_WAIT: Duration = Duration::from_secs(3);
 
 /// What every connection of this instance shares.
-#[derive(Clone)]
 pub struct Chat {
     pub broker: Broker,
     pub fanout: Arc<Fanout>,
@@ -61,125 +60,161 @@ pub fn resume_point(query: &str) -> Result<Option<EntryId>, Refusal> {
     }
 }
 
-/// One page, from its history to its last frame. This task reads what the
-/// page sends; its writer task sends it everything else. Returns why it
-/// ended, for the log.
+/// One page, from its history to its last frame: this task sends the
+/// page everything and reads what it sends. Returns why it ended, for
+/// the log.
 pub async fn talk(
-    websocket: WebSocket,
+    websocket: Box<WebSocket>,
     name: &str,
     after: Option<EntryId>,
     chat: &Chat,
     shutdown: Notice,
 ) -> String {
-    let (sink, mut incoming) = websocket.split();
-    let (queue, mut queued) = mpsc::channel(QUEUE_LENGTH);
-    // Into the fan-out before the history is read: a line written in
-    // between is then in both (the writer skips the second copy), never
-    // in neither.
-    let (registration, too_slow) = chat.fanout.register(name, queue.clone());
-    // What the fan-out brings while Redis reads the history waits here, not
-    // in the queue: a page that has been sent nothing yet is not slow, and
-    // with a crowd connecting at once its queue would fill before it has
-    // even had its history.
-    let mut meanwhile = Vec::new();
-    let mut reading = std::pin::pin!(chat_log::history(&chat.broker, after));
-    let history = loop {
+    // Boxed, like everything below that runs once or now and then: a task
+    // keeps room for the largest state its future can reach, and a page
+    // that waits should take only what waiting needs.
+    let mut page = match Box::pin(open(websocket, name, after, chat, shutdown)).await {
+        Ok(page) => page,
+        Err(why) => return why,
+    };
+    let stop = loop {
         tokio::select! {
-            history = &mut reading => break history,
-            Some(outgoing) = queued.recv() => meanwhile.push(outgoing),
+            // In this order: the server stopping; then what the page
+            // sends, quick to handle, so that its lines never wait
+            // behind a busy chat; then the chat.
+            biased;
+            () = page.shutdown.requested() => break sending::going_away(),
+            frame = page.websocket.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(answer) = Box::pin(receive(chat, name, &text)).await {
+                        if let Err(stop) = page.send(answer).await {
+                            break stop;
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let reason = "this chat speaks JSON text; binary frames are not accepted";
+                    break Stop::Close(CloseFrame { code: CloseCode::Unsupported, reason: reason.into() });
+                }
+                // tungstenite answers pings and the closing handshake itself.
+                Some(Ok(_)) => {}
+                None => {
+                    let _ = Box::pin(chat_log::append(&chat.broker, Event::Left { name })).await;
+                    return "closed".to_string();
+                }
+                Some(Err(error)) => break Stop::Failed(error),
+            },
+            news = page.listener.next() => {
+                let sent = match news {
+                    Ok(news) => page.send_news(news).await,
+                    Err(TooSlow) => Err(sending::too_slow()),
+                };
+                if let Err(stop) = sent {
+                    break stop;
+                }
+            }
         }
     };
-    let shown = match history {
-        Ok(shown) => shown,
+    Box::pin(end(&mut page, name, chat, stop)).await
+}
+
+/// The page's first minute: into the fan-out, its history sent, its
+/// `joined` in the log. Returns why it ended if it did.
+async fn open(
+    mut websocket: Box<WebSocket>,
+    name: &str,
+    after: Option<EntryId>,
+    chat: &Chat,
+    shutdown: Notice,
+) -> Result<Page, String> {
+    // Into the fan-out before the history is read: a line written in
+    // between is then in both (the second copy is skipped), never in
+    // neither.
+    let mut listener = chat.fanout.listen();
+    let read = read_history(chat, name, after, &mut listener).await;
+    let (history, last_sent, meanwhile) = match read {
+        Ok(read) => read,
         Err(error) => {
-            let mut websocket = sink
-                .reunite(incoming)
-                .expect("the two halves of one socket");
-            let reason = "Redis does not answer: try again in a moment".into();
             let frame = CloseFrame {
                 code: CloseCode::Error,
-                reason,
+                reason: "Redis does not answer: try again in a moment".into(),
             };
             let _ = timeout(GRACE, websocket.close(Some(frame))).await;
-            return format!("no history from Redis: {error}");
+            return Err(format!("no history from Redis: {error}"));
         }
     };
-    // Made into JSON in one expression, so that the entries are dropped
-    // here: a variable would keep them for as long as the page is open.
+    let mut page = Page {
+        websocket,
+        listener,
+        last_sent,
+        shutdown,
+    };
+    let sent = page.send_history(history, meanwhile).await;
+    let _ = chat_log::append(&chat.broker, Event::Joined { name }).await;
+    match sent {
+        Ok(()) => Ok(page),
+        Err(stop) => Err(end(&mut page, name, chat, stop).await),
+    }
+}
+
+/// The page's history, with where it stops and what the fan-out brought
+/// while Redis read it. That waits here, not in the fan-out: a page that
+/// has been sent nothing yet is not slow, and with a crowd connecting at
+/// once it would be found so before it has even had its history.
+async fn read_history(
+    chat: &Chat,
+    name: &str,
+    after: Option<EntryId>,
+    listener: &mut Listener,
+) -> redis::RedisResult<(String, Option<EntryId>, Vec<News>)> {
+    let mut meanwhile = Vec::new();
+    let mut reading = std::pin::pin!(chat_log::history(&chat.broker, after));
+    let shown = loop {
+        tokio::select! {
+            shown = &mut reading => break shown?,
+            Ok(news) = listener.next() => meanwhile.push(news),
+        }
+    };
     let history = ToPage::History {
         instance: chat.instance.to_string(),
         you: name.to_string(),
         entries: shown.entries,
         older_gone: shown.older_gone,
-    }
-    .to_json();
-    let start = writer::Start {
-        history,
-        last_sent: shown.last,
-        meanwhile,
     };
-    // The writer gets a notice of its own; this task keeps `shutdown` to the
-    // end, so that the server waits for its `left` entry too.
-    let mut writer = tokio::spawn(writer::run(sink, start, queued, too_slow, shutdown.clone()));
-    let _ = chat_log::append(&chat.broker, Event::Joined { name }).await;
+    Ok((history.to_json(), shown.last, meanwhile))
+}
 
-    let ending = loop {
-        tokio::select! {
-            // The writer first: once it has closed the page, the page's
-            // answer may also be waiting, and the writer's reason is the
-            // one to log.
-            biased;
-            // The writer closed the page (too slow, shutting down, a binary
-            // frame): let the page's answer to the close frame arrive.
-            ended = &mut writer => {
-                let _ = timeout(GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
-                let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-                return ended.map_or_else(|error| format!("writer failed: {error}"), |(_, why)| why);
+/// Closes the page as `stop` says, writes its `left`, and returns why it
+/// ended, for the log.
+async fn end(page: &mut Page, name: &str, chat: &Chat, stop: Stop) -> String {
+    let why = match stop {
+        Stop::Close(frame) => {
+            if frame.code == CloseCode::Policy {
+                println!(
+                    "Too slow: {name}'s page has {QUEUE_LENGTH} messages waiting unread; closing it"
+                );
             }
-            frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) => receive(chat, name, &text, &queue).await,
-                Some(Ok(Message::Binary(_))) => {
-                    let reason = "this chat speaks JSON text; binary frames are not accepted";
-                    let _ = queue.try_send(Outgoing::Close(CloseCode::Unsupported, reason.into()));
-                }
-                // tungstenite answers pings and the closing handshake itself.
-                Some(Ok(_)) => {}
-                None => break Ok(()),
-                Some(Err(error)) => break Err(error),
-            },
+            let why = page.close(frame).await;
+            // The page's answer to the close frame.
+            let incoming = async { while let Some(Ok(_)) = page.websocket.next().await {} };
+            let _ = timeout(GRACE, incoming).await;
+            why
         }
+        Stop::Failed(error) => closing::after_error(&mut page.websocket, error).await,
     };
-
-    // The page has gone, or broke the rules: out of the fan-out, and the
-    // writer finishes what is queued.
-    drop(registration);
-    drop(queue);
     let _ = chat_log::append(&chat.broker, Event::Left { name }).await;
-    let written = timeout(GRACE, writer).await;
-    match (ending, written) {
-        (Ok(()), _) => "closed".to_string(),
-        (Err(error), Ok(Ok((sink, _)))) => {
-            let mut websocket = sink
-                .reunite(incoming)
-                .expect("the two halves of one socket");
-            closing::after_error(&mut websocket, error).await
-        }
-        (Err(error), _) => format!("ended with an error: {error}"),
-    }
+    why
 }
 
 /// A message from the page: a chat line goes into the log, and comes
 /// back to this page through it like to every other, after a `sent` that
 /// names its entry; anything else gets an error that says why.
-async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Outgoing>) {
+async fn receive(chat: &Chat, name: &str, text: &str) -> Option<String> {
     let (text, client_id) = match protocol::parse(text) {
         Ok(FromPage::Chat { text, client_id }) => (text, client_id),
         Err(Refused { problem, client_id }) => {
             println!("Refused a message from {name}: {problem}");
-            // A full queue means the writer is about to close this page anyway.
-            let error = ToPage::error(problem, client_id);
-            let _ = replies.try_send(Outgoing::Reply(error.to_json()));
-            return;
+            return Some(ToPage::error(problem, client_id).to_json());
         }
     };
     let written = match &client_id {
@@ -200,11 +235,7 @@ async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Out
     };
     let reason = match written {
         Ok(Ok(id)) => {
-            if let Some(client_id) = client_id {
-                let sent = ToPage::Sent { client_id, id };
-                let _ = replies.try_send(Outgoing::Reply(sent.to_json()));
-            }
-            return;
+            return client_id.map(|client_id| ToPage::Sent { client_id, id }.to_json());
         }
         Ok(Err(error)) => format!("Redis does not answer ({error})"),
         Err(_) => format!("Redis did not answer within {WRITE_WAIT:?}"),
@@ -214,5 +245,5 @@ async fn receive(chat: &Chat, name: &str, text: &str, replies: &mpsc::Sender<Out
         Some(client_id) => ToPage::NotSent { client_id, reason },
         None => ToPage::error(format!("not sent: {reason}; try again"), None),
     };
-    let _ = replies.try_send(Outgoing::Reply(answer.to_json()));
+    Some(answer.to_json())
 }

@@ -10,6 +10,7 @@ use std::future::Future;
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -17,13 +18,15 @@ use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use crate::batched::Batched;
 use crate::login;
 use crate::origin;
 use crate::refusal::Refusal;
 
 /// A client connection once the handshake is done: WebSocket frames over
-/// the connection hyper hands back after the 101.
-pub type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// the TCP connection hyper hands back after the 101, with its writes sent
+/// in batches (see `batched`).
+pub type WebSocket = WebSocketStream<Batched<TcpStream>>;
 
 /// The largest WebSocket message we accept: room for the longest chat line
 /// (`protocol::MAX_CHAT_CHARS`) in JSON. A bigger message closes that
@@ -33,9 +36,17 @@ const MAX_MESSAGE_SIZE: usize = 16 * 1024;
 /// How many bytes tungstenite reads from a client at a time. Its default is
 /// 128 KiB, reserved for every connection: 5,000 idle clients would cost
 /// 625 MiB. The page's messages are a few dozen bytes, and a bigger one is
-/// still read whole (tungstenite makes room for each frame it announces),
-/// so 512 bytes is plenty.
-const READ_BUFFER_SIZE: usize = 512;
+/// still read whole (tungstenite makes room for each frame it announces).
+/// Step 3 reads 512 bytes at a time; a chat holds thousands of pages, and
+/// 256 bytes still take a typed line in one read.
+const READ_BUFFER_SIZE: usize = 256;
+
+/// How many bytes tungstenite gathers before it writes: none, each frame
+/// goes on at once to `Batched`, which gathers them instead. tungstenite's
+/// own buffer keeps the size it once grew to for as long as the connection
+/// lives, and with nothing gathered there it stays the size of one frame
+/// (`sending::FRAME_BYTES` at most).
+const WRITE_BUFFER_SIZE: usize = 0;
 
 /// A valid upgrade request, ready to be answered with 101.
 pub struct Upgrade {
@@ -172,23 +183,42 @@ fn is_valid_key(key: &str) -> bool {
 impl Upgrade {
     /// Answers 101 and, once hyper has sent it, runs `conversation` on the
     /// WebSocket in a task of its own.
+    ///
+    /// The WebSocket is handed over boxed. Each future that is given it
+    /// keeps room for it (over 300 bytes) for as long as it runs, even
+    /// once it has passed it on, so that a page would hold it three times.
     pub fn accept<F, C>(self, conversation: F) -> Response
     where
-        F: FnOnce(WebSocket) -> C + Send + 'static,
+        F: FnOnce(Box<WebSocket>) -> C + Send + 'static,
         C: Future<Output = ()> + Send + 'static,
     {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_SIZE))
             .max_frame_size(Some(MAX_MESSAGE_SIZE))
-            .read_buffer_size(READ_BUFFER_SIZE);
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .write_buffer_size(WRITE_BUFFER_SIZE);
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             // An error here means the client left before the 101 reached it.
-            if let Ok(upgraded) = on_upgrade.await {
-                let io = TokioIo::new(upgraded);
-                let websocket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
-                conversation(websocket.await).await;
-            }
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            // The TCP connection itself (as `connection` gave it to hyper),
+            // and what hyper read past the request, if anything: taken out
+            // now, so that hyper's read buffer (8 KiB) goes now and not at
+            // the page's first message.
+            let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+                eprintln!("an upgraded connection that is not TCP; dropped");
+                return;
+            };
+            let io = Batched::new(parts.io.into_inner());
+            let read = parts.read_buf.to_vec();
+            let websocket =
+                WebSocketStream::from_partially_read(io, read, Role::Server, Some(config)).await;
+            // A task of its own: a task keeps room for the largest state its
+            // future can reach, and the handshake's are over, so the page
+            // keeps only what its conversation needs.
+            tokio::spawn(conversation(Box::new(websocket)));
         });
 
         // The handshake's answer: 101, and a hash of the client's key that

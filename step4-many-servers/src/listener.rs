@@ -23,10 +23,10 @@ const ACCEPT_QUEUE: u32 = 1024;
 /// The system's send buffer for each connection, in bytes (Linux doubles
 /// it for its own bookkeeping). Left alone, Linux grows the buffer of a
 /// page that stops reading up to 4 MiB (`net.ipv4.tcp_wmem`), kernel
-/// memory for each such page, and only then does the page's queue fill and
-/// the page get closed (see `fanout`). This holds a few hundred chat lines,
-/// or a thousand joins, beside the queue: room for a burst, such as the
-/// pages of a stopped instance all coming back at once.
+/// memory for each such page, and only then does the page fall behind the
+/// fan-out and get closed (see `sending`). This holds a few hundred chat
+/// lines, or a thousand joins: room for a burst, such as the pages of a
+/// stopped instance all coming back at once.
 const SEND_BUFFER: u32 = 64 * 1024;
 
 /// One socket per address we listen on, all on the same port.

@@ -1,8 +1,8 @@
 //! Stopping the server: every client hears goodbye before the process exits.
 //!
 //! A browser whose server simply vanishes reports close code 1006 and no
-//! reason. So when the server is told to stop, each page's writer sends a
-//! close frame with 1001 (going away; see `writer`), the page's answer is
+//! reason. So when the server is told to stop, each page is sent a close
+//! frame with 1001 (going away; see `sending`), the page's answer is
 //! awaited a moment, and only then does the process exit. The page then
 //! reconnects, and nginx hands it to another instance.
 //!

@@ -134,6 +134,102 @@ async fn a_line_sent_on_one_instance_reaches_a_page_on_the_other() {
     println!("sent on A, arrived on B: {arrived}");
 }
 
+/// The most bytes of one frame step 4 sends (its `sending::FRAME_BYTES`):
+/// a longer message comes in fragments, so that no connection's write
+/// buffer grows past it.
+const FRAME_BYTES: usize = 256;
+
+/// The frames of the next message from the server, within `ARRIVES`: the
+/// first opcode, each fragment's size, and the text they join into.
+async fn fragments(socket: &mut wire::RawSocket) -> (u8, Vec<usize>, String) {
+    let mut opcode = None;
+    let mut sizes = Vec::new();
+    let mut text = Vec::new();
+    loop {
+        let frame = socket.frame(ARRIVES).await.unwrap();
+        if opcode.is_some() {
+            assert_eq!(
+                frame.opcode, 0,
+                "a fragment after the first is not a continuation"
+            );
+        }
+        opcode.get_or_insert(frame.opcode);
+        sizes.push(frame.payload.len());
+        text.extend_from_slice(&frame.payload);
+        if frame.fin {
+            let text = String::from_utf8(text).expect("the fragments join into UTF-8");
+            return (opcode.unwrap(), sizes, text);
+        }
+    }
+}
+
+/// A history longer than a frame, and a chat line of 2,000 Korean
+/// characters (6,000 bytes), arrive whole, as one message each, in
+/// fragments of at most `FRAME_BYTES`; the line is shown whole in a later
+/// page's history too.
+#[tokio::test(flavor = "multi_thread")]
+async fn long_messages_arrive_whole_in_small_frames() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let port = step4.port;
+    let token = log_in(port, "minji").await.unwrap();
+    let (mut writer, _) = open_chat(port, &token, None).await.unwrap();
+    let long_line: String = "웹소켓".repeat(667).chars().take(2000).collect();
+    assert!(long_line.len() > 20 * FRAME_BYTES);
+    say(&mut writer, &long_line).await.unwrap();
+    until_chat(&mut writer, &long_line).await.unwrap();
+
+    let headers = format!("Origin: http://localhost:{port}\r\nCookie: session={token}\r\n");
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut raw = wire::upgrade_raw(stream, &upgrade_request(port, &headers))
+        .await
+        .unwrap();
+    let (opcode, sizes, history) = fragments(&mut raw).await;
+    assert_eq!(opcode, wire::TEXT, "the history is not a text message");
+    assert!(
+        sizes.len() > 1,
+        "a history of {} bytes in one frame",
+        history.len()
+    );
+    assert!(
+        sizes.iter().all(|size| *size <= FRAME_BYTES),
+        "frames of {sizes:?} bytes"
+    );
+    let history: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history["type"], "history");
+    let shown = history["entries"].as_array().unwrap();
+    assert!(
+        shown
+            .iter()
+            .any(|entry| entry["text"] == long_line.as_str()),
+        "the long line is not whole in the history: {history}"
+    );
+    println!(
+        "history of {} entries in {} frames of at most {} bytes",
+        shown.len(),
+        sizes.len(),
+        sizes.iter().max().unwrap()
+    );
+
+    let second: String = long_line.chars().rev().collect();
+    say(&mut writer, &second).await.unwrap();
+    loop {
+        let (opcode, sizes, text) = fragments(&mut raw).await;
+        assert_eq!(opcode, wire::TEXT);
+        let message: Value = serde_json::from_str(&text).unwrap();
+        if message["type"] == "chat" {
+            assert_eq!(message["text"], second.as_str());
+            assert!(sizes.iter().all(|size| *size <= FRAME_BYTES), "{sizes:?}");
+            println!("a line of {} bytes in {} frames", second.len(), sizes.len());
+            break;
+        }
+    }
+}
+
 /// A page that reconnects with the id of the last line it showed gets
 /// exactly the lines written after it, in order, each once, then the live
 /// chat. Here another page writes a burst of lines, without waiting,
@@ -283,9 +379,9 @@ async fn bad_messages_get_an_answer_that_says_why() {
     until_chat(&mut page, "served on").await.unwrap();
 }
 
-/// A page that stops reading is closed with 1008 and a reason once its
-/// queue is full, while a page that reads gets every line: the fan-out
-/// never waits for the slow one.
+/// A page that stops reading is closed with 1008 and a reason once 256
+/// messages wait unread for it, while a page that reads gets every line:
+/// the fan-out never waits for the slow one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_that_stops_reading_is_closed_and_the_others_are_served() {
     let Some(redis) = redis_for_test().await else {

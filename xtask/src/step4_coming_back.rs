@@ -55,8 +55,8 @@ async fn a_page_away_too_long_is_told_and_an_ended_login_is_401() {
         .await
         .unwrap();
     // Once a page has them all live, the instance has handed them out; a
-    // page that joined in the middle of that burst would find its queue
-    // full before its writer starts.
+    // page that joined in the middle of that burst would count them
+    // against it before it had its history.
     let last_line = format!("away{}", PAST_THE_CAP - 1);
     until_chat(&mut watcher, &last_line).await.unwrap();
     let (_, history) = open_chat(port, &token, Some(&last_id)).await.unwrap();

@@ -256,13 +256,14 @@ async fn two_thousand_pages_at_once_each_hear_a_line_once() {
 /// How many pages read while one does not.
 const READERS: usize = 200;
 
-/// The lines sent while the page does not read, and their length: its
-/// queue (256) and what the system holds for it take a few hundred.
+/// The lines sent while the page does not read, and their length: the
+/// 256 messages it may leave unread and what the system holds for it take
+/// a few hundred.
 const SLOW_LINES: u32 = 600;
 const SLOW_LINE_LENGTH: usize = 1000;
 
 /// One page that stops reading, among 200 that read, on two instances:
-/// its instance closes it with 1008 and the reason once its queue is full,
+/// its instance closes it with 1008 and the reason once 256 messages wait,
 /// within 600 lines of 1,000 characters (the system holds only a few
 /// dozen of them for it), and every reader hears every line exactly once.
 #[tokio::test(flavor = "multi_thread")]

@@ -304,9 +304,11 @@ pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     encode(0x80 | opcode, Some(SAMPLE_MASK), payload)
 }
 
-/// A decoded frame: its opcode and its payload, unmasked.
+/// A decoded frame: whether it ends its message, its opcode and its
+/// payload, unmasked.
 #[derive(Debug, PartialEq)]
 pub struct Frame {
+    pub fin: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -323,6 +325,7 @@ pub fn decode(bytes: &mut Vec<u8>) -> Option<Frame> {
         None => payload.to_vec(),
     };
     Some(Frame {
+        fin: header.fin,
         opcode: header.opcode,
         payload,
     })

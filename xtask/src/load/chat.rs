@@ -191,6 +191,8 @@ async fn measure_one(
     let mut failures = Vec::new();
     let mut all_well = true;
     let started = Instant::now();
+    // The memory after the first group, for what each page after it costs.
+    let mut after_first_group = None;
     // A group at a time, each heard by every page before the next: each
     // page that joins is news to every page already there, and a crowd
     // that all joined at once would measure how fast this one thread reads
@@ -217,6 +219,15 @@ async fn measure_one(
         ));
         let heard = chat.send(1, 1, 0, FIRST_LINE_WAIT, progress).await?;
         all_well &= heard.lost == 0 && heard.twice == 0;
+        if after_first_group.is_none() {
+            after_first_group = Some((
+                chat.listening,
+                [
+                    crowd::resident_memory_kib(pids[0])?,
+                    crowd::resident_memory_kib(pids[1])?,
+                ],
+            ));
+        }
     }
     let opening_time = started.elapsed();
     all_well &= failures.is_empty();
@@ -233,18 +244,41 @@ async fn measure_one(
     ];
 
     // Every page has heard every join: all is quiet, and the memory is
-    // what the held connections cost.
-    let per_connection = |instance: usize| -> anyhow::Result<String> {
-        let holding = crowd::resident_memory_kib(pids[instance])?;
-        let held = listeners / 2 + usize::from(instance == 0 && listeners % 2 == 1);
-        let kib = holding.saturating_sub(at_start[instance]) as f64 / held.max(1) as f64;
-        Ok(format!("{kib:.1} KiB"))
+    // what the held connections cost. The first figure is all the instance
+    // grew by, which includes what the allocator keeps from the moments
+    // when many pages connected at once; the second is what each page
+    // past the first group added, where those moments were already paid.
+    let holding = [
+        crowd::resident_memory_kib(pids[0])?,
+        crowd::resident_memory_kib(pids[1])?,
+    ];
+    let held_on =
+        |instance: usize, pages: usize| pages / 2 + usize::from(instance == 0 && pages % 2 == 1);
+    let per_connection = |instance: usize| {
+        let grown = holding[instance].saturating_sub(at_start[instance]) as f64;
+        format!(
+            "{:.1} KiB",
+            grown / held_on(instance, listeners).max(1) as f64
+        )
     };
     report.push(format!(
         "  memory per connection:  A {}, B {} (RSS, with all {listeners} held open)",
-        per_connection(0)?,
-        per_connection(1)?
+        per_connection(0),
+        per_connection(1)
     ));
+    if let Some((first, at_first)) = after_first_group.filter(|(first, _)| *first < listeners) {
+        let each_more = |instance: usize| {
+            let grown = holding[instance].saturating_sub(at_first[instance]) as f64;
+            let more = held_on(instance, listeners) - held_on(instance, first);
+            format!("{:.1} KiB", grown / more.max(1) as f64)
+        };
+        report.push(format!(
+            "  {:<24}A {}, B {} (RSS, from {first} held open to {listeners})",
+            format!("each page after {first}:"),
+            each_more(0),
+            each_more(1)
+        ));
+    }
 
     let lines = STEADY_RATE * STEADY_TIME.as_secs() as u32;
     progress(&format!(

@@ -37,13 +37,14 @@ pub const GROWTH_FLOOR: Duration = Duration::from_millis(10);
 
 /// The page that stops reading: the lines of its two runs, without and
 /// with it, how long each line is, and at what rate they go. Long lines
-/// fill its queue and the system's buffers for it within a few hundred.
+/// fill the system's buffers for it, and 256 wait unread, within a few
+/// hundred.
 const SLOW_RATE: u32 = 50;
 const SLOW_LINES: u32 = 500;
 const SLOW_LINE_LENGTH: usize = 1000;
 
 /// The slow page's receive buffer: a small one, so that the system holds
-/// little for it and its queue at the instance fills sooner.
+/// little for it and messages wait for it at the instance sooner.
 const SLOW_RECEIVE_BUFFER: u32 = 4096;
 
 /// The goal for the others' p99 with the slow page among them.

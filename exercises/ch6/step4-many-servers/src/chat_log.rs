@@ -32,6 +32,7 @@ use redis::AsyncCommands;
 use redis::streams::{
     StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::Broker;
 use crate::fanout::Fanout;
@@ -85,7 +86,8 @@ impl fmt::Display for EntryId {
 /// once however many pages receive it.
 pub struct Delivery {
     pub id: EntryId,
-    pub json: String,
+    /// Shared by every page's send, not copied for each.
+    pub json: Utf8Bytes,
 }
 
 /// What can be written to the log.
@@ -123,8 +125,7 @@ pub struct Shown {
 
 /// What a page is shown when it connects: every entry after `after` (a
 /// page that comes back), or the last `RECENT_ENTRIES` (a new page).
-/// Only the entries of `room`: those may lie anywhere in the log, so a
-/// new page's are looked for in all of it.
+/// Only the entries of `room`, which may lie anywhere in the log.
 pub async fn history(
     broker: &Broker,
     room: &Room,
@@ -140,22 +141,34 @@ pub async fn history(
                 .ids
                 .first()
                 .and_then(|entry| EntryId::parse(&entry.id));
-            (reply.ids, oldest.is_some_and(|oldest| oldest > after))
+            let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));
+            let older_gone = oldest.is_some_and(|oldest| oldest > after);
+            (of_room.collect::<Vec<_>>(), older_gone)
         }
+        // Back from the newest, `RECENT_ENTRIES` at a time, until the room
+        // has that many or the log ends: a quiet room's last lines may lie
+        // far back, behind a busy room's. Reading the whole log at once
+        // would find them too, but each page that opens would hold all of
+        // it for a moment, and a crowd opening together many times over.
         None => {
-            let reply: StreamRangeReply = redis
-                .xrevrange_count(STREAM, "+", "-", KEPT_ENTRIES)
-                .await?;
-            (reply.ids.into_iter().rev().collect(), false)
+            let mut entries: Vec<StreamId> = Vec::new();
+            let mut before = "+".to_string();
+            while entries.len() < RECENT_ENTRIES {
+                let reply: StreamRangeReply = redis
+                    .xrevrange_count(STREAM, before.as_str(), "-", RECENT_ENTRIES)
+                    .await?;
+                let Some(oldest) = reply.ids.last() else {
+                    break;
+                };
+                // `(` makes the end exclusive: the next read goes on below it.
+                before = format!("({}", oldest.id);
+                let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));
+                entries.extend(of_room);
+            }
+            entries.truncate(RECENT_ENTRIES);
+            (entries.into_iter().rev().collect(), false)
         }
     };
-    let mut entries: Vec<StreamId> = entries
-        .into_iter()
-        .filter(|entry| in_room(entry, room))
-        .collect();
-    if after.is_none() {
-        entries.drain(..entries.len().saturating_sub(RECENT_ENTRIES));
-    }
     let last = entries
         .last()
         .and_then(|entry| EntryId::parse(&entry.id))
@@ -258,7 +271,7 @@ async fn read_until_failure(
             };
             let delivery = Delivery {
                 id,
-                json: message.to_json(),
+                json: message.to_json().into(),
             };
             let room = room_of(&entry);
             match read.iter_mut().find(|(known, _)| *known == room) {
@@ -266,9 +279,9 @@ async fn read_until_failure(
                 None => read.push((room, vec![delivery])),
             }
         }
-        // What one read brought goes to each page as one message of its
-        // queue: a burst (a crowd joining at once) fills it no faster than
-        // the lines that come one by one.
+        // What one read brought goes to the pages as one message of the
+        // fan-out: a burst (a crowd joining at once) counts against a page
+        // no faster than the lines that come one by one.
         // Each room's part goes to the pages of that room.
         for (room, entries) in read {
             fanout.deliver(&room, entries.into());

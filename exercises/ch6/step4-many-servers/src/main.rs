@@ -19,22 +19,25 @@
 //!    It names its room (`room`): every line, history and replay below is
 //!    that room's.
 //! 4. Then the page gets the history it has not seen, and the live chat
-//!    after it, from a writer task of its own (`writer`); what it sends is
-//!    JSON (`protocol`), and each chat line goes into the log once, however
-//!    often the page sends it (`once`), and from there to every page of
-//!    every instance (`conversation`). While Redis is away the pages stay
-//!    connected and hear that the chat is paused (`chat_log`).
+//!    after it (`sending`, which never lets a page that does not read hold
+//!    up the others); what it sends is JSON (`protocol`), and each chat line
+//!    goes into the log once, however often the page sends it (`once`), and
+//!    from there to every page of every instance (`conversation`). While
+//!    Redis is away the pages stay connected and hear that the chat is
+//!    paused (`chat_log`).
 //! 5. Ctrl+C or SIGTERM closes every page with 1001 (`shutdown`), and
 //!    `GET /healthz` tells nginx or a load balancer whether we can serve
 //!    (`health`).
 //!
 //! Step 3's defences come along: `connection`, `origin`, `refusal` and
 //! `closing` unchanged, `listener` and `handshake` with what step 4 adds
-//! (its port for the log, the session cookie on the upgrade).
+//! (its port for the log, the session cookie on the upgrade, writes sent
+//! in batches by `batched`).
 //!
 //! Run Redis (`redis-server`), then `cargo run -p step4`, and open
 //! http://localhost:8080/. A second instance: `PORT=8081 cargo run -p step4`.
 
+mod batched;
 mod broker;
 mod chat_log;
 mod closing;
@@ -50,8 +53,8 @@ mod origin;
 mod protocol;
 mod refusal;
 mod room;
+mod sending;
 mod shutdown;
-mod writer;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -110,11 +113,12 @@ async fn run() -> anyhow::Result<()> {
         "Instance {instance}, sharing the chat through Redis at {}",
         broker.url
     );
-    let chat = Chat {
+    // One for the whole instance, which each connection points to.
+    let chat = Arc::new(Chat {
         broker,
         fanout,
         instance: instance.into(),
-    };
+    });
 
     let hosts = origin::Hosts::for_listener(&listener);
     let shutdown = Shutdown::new();
@@ -122,7 +126,7 @@ async fn run() -> anyhow::Result<()> {
     loop {
         tokio::select! {
             (stream, peer) = listener.accept() => {
-                let routes = routes(peer, hosts, chat.clone(), shutdown.notice());
+                let routes = routes(peer, hosts, Arc::clone(&chat), shutdown.notice());
                 tokio::spawn(connection::serve(stream, peer, routes, shutdown.notice()));
             }
             () = &mut stop => break,
@@ -141,7 +145,7 @@ async fn run() -> anyhow::Result<()> {
 fn routes(
     peer: SocketAddr,
     hosts: origin::Hosts,
-    chat: Chat,
+    chat: Arc<Chat>,
     shutdown: Notice,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
     let page = warp::path::end()
@@ -151,12 +155,12 @@ fn routes(
         .and(warp::get())
         .map(|| warp::reply::with_header(FAVICON_SVG, "content-type", "image/svg+xml"));
 
-    let chat_for_socket = chat.clone();
+    let chat_for_socket = Arc::clone(&chat);
     let websocket = warp::path!("chat")
         .and(handshake::upgrade())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(move |upgrade: Result<Upgrade, Refusal>, query: String| {
-            let (chat, shutdown) = (chat_for_socket.clone(), shutdown.clone());
+            let (chat, shutdown) = (Arc::clone(&chat_for_socket), shutdown.clone());
             async move {
                 match upgrade {
                     Ok(upgrade) => open_chat(upgrade, &query, peer, chat, shutdown).await,
@@ -180,7 +184,7 @@ async fn open_chat(
     upgrade: Upgrade,
     query: &str,
     peer: SocketAddr,
-    chat: Chat,
+    chat: Arc<Chat>,
     shutdown: Notice,
 ) -> Response {
     let name = match login::who(&chat.broker, upgrade.session.as_deref(), "GET /chat").await {

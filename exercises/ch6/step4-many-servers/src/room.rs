@@ -23,7 +23,7 @@ const MAX_ROOM_CHARS: usize = 32;
 
 /// A room's name: 1 to `MAX_ROOM_CHARS` ASCII letters, digits, `-` or
 /// `_`, so that it goes as it is into an address, a Redis field and a page.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Room(Arc<str>);
 
 impl Room {

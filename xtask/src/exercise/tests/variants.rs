@@ -7,6 +7,7 @@
 //! copies and names the copy.
 
 use crate::copies::Change;
+use crate::steps::workspace_root;
 
 pub enum Base {
     Course,
@@ -32,7 +33,7 @@ const STEP3: &str = "step3-combined/src/main.rs";
 const PAGE: &str = "step2-html-client/index.html";
 const LOG4: &str = "step4-many-servers/src/chat_log.rs";
 const FANOUT4: &str = "step4-many-servers/src/fanout.rs";
-const WRITER4: &str = "step4-many-servers/src/writer.rs";
+const SENDING4: &str = "step4-many-servers/src/sending.rs";
 const TALK4: &str = "step4-many-servers/src/conversation.rs";
 const ROOM4: &str = "step4-many-servers/src/room.rs";
 const PAGE4: &str = "step4-many-servers/src/index.html";
@@ -86,6 +87,13 @@ fn near_miss(
 
 fn replace(path: &str, from: &str, to: &str) -> Change {
     Change::replace(path, from, to)
+}
+
+/// The course's own file at `path`, over the solution's.
+fn as_in_the_course(path: &str) -> Change {
+    let text = std::fs::read_to_string(workspace_root().join(path))
+        .unwrap_or_else(|error| panic!("the course's {path}: {error}"));
+    Change::write(path, text)
 }
 
 pub fn of(number: u8) -> Vec<Variant> {
@@ -492,14 +500,14 @@ fn reconnect() -> Vec<Variant> {
 }
 
 fn rooms() -> Vec<Variant> {
-    let to_its_room = "pages.iter().filter(|(_, page)| page.room == *room)";
-    let room_filter = ".filter(|entry| in_room(entry, room))";
+    let to_its_room = "        if let Some(channel) = self.rooms.lock().unwrap().get(room) {\n            let _ = channel.send(News::Entries(entries));\n        }\n";
+    let in_room = ".filter(|entry| in_room(entry, room))";
     vec![
         course("read the room from the page's address"),
         solution(),
         another(
-            "writer-filters",
-            "every room's entries to every page's writer, which skips other rooms' entries",
+            "one-channel-page-skips",
+            "the course's one channel for every room, each page skipping other rooms' entries as it sends",
             vec![
                 replace(
                     LOG4,
@@ -508,49 +516,40 @@ fn rooms() -> Vec<Variant> {
                 ),
                 replace(
                     LOG4,
-                    "            let delivery = Delivery {\n                id,\n                json: message.to_json(),\n            };\n            let room = room_of(&entry);\n",
-                    "            let room = room_of(&entry);\n            let delivery = Delivery {\n                id,\n                room: room.clone(),\n                json: message.to_json(),\n            };\n",
-                ),
-                replace(FANOUT4, to_its_room, "pages.iter()"),
-                replace(
-                    WRITER4,
-                    "    pub last_sent: Option<EntryId>,\n",
-                    "    pub last_sent: Option<EntryId>,\n    pub room: crate::room::Room,\n",
+                    "            let delivery = Delivery {\n                id,\n",
+                    "            let delivery = Delivery {\n                id,\n                room: room_of(&entry),\n",
                 ),
                 replace(
-                    WRITER4,
-                    "    queue: mpsc::Receiver<Outgoing>,\n}\n",
-                    "    queue: mpsc::Receiver<Outgoing>,\n    room: crate::room::Room,\n}\n",
+                    LOG4,
+                    "        for (room, entries) in read {\n            fanout.deliver(&room, entries.into());\n",
+                    "        for (_, entries) in read {\n            fanout.deliver(entries.into());\n",
                 ),
-                replace(
-                    WRITER4,
-                    "        meanwhile: Some(start.meanwhile.into_iter()),\n        queue,\n",
-                    "        meanwhile: Some(start.meanwhile.into_iter()),\n        queue,\n        room: start.room,\n",
-                ),
-                replace(
-                    WRITER4,
-                    "        match self.take_meanwhile() {\n            Some(outgoing) => Some(outgoing),\n            None => self.queue.recv().await,\n        }\n",
-                    "        loop {\n            let outgoing = match self.take_meanwhile() {\n                Some(outgoing) => Some(outgoing),\n                None => self.queue.recv().await,\n            };\n            if !self.of_another_room(&outgoing) {\n                return outgoing;\n            }\n        }\n",
-                ),
-                replace(
-                    WRITER4,
-                    "        self.take_meanwhile().or_else(|| self.queue.try_recv().ok())\n    }\n",
-                    "        loop {\n            let outgoing = self.take_meanwhile().or_else(|| self.queue.try_recv().ok());\n            if !self.of_another_room(&outgoing) {\n                return outgoing;\n            }\n        }\n    }\n\n    fn of_another_room(&self, outgoing: &Option<Outgoing>) -> bool {\n        matches!(outgoing, Some(Outgoing::Entries(entries))\n            if entries.iter().all(|entry| entry.room != self.room))\n    }\n",
-                ),
+                as_in_the_course(FANOUT4),
+                replace(TALK4, "chat.fanout.listen(room)", "chat.fanout.listen()"),
                 replace(
                     TALK4,
-                    "        last_sent: shown.last,\n",
-                    "        last_sent: shown.last,\n        room: room.clone(),\n",
+                    "        last_sent,\n        shutdown,\n    };\n",
+                    "        last_sent,\n        shutdown,\n        room: room.clone(),\n    };\n",
+                ),
+                replace(
+                    SENDING4,
+                    "    pub shutdown: Notice,\n}\n",
+                    "    pub shutdown: Notice,\n    pub room: crate::room::Room,\n}\n",
+                ),
+                replace(
+                    SENDING4,
+                    "if Some(entry.id) > self.last_sent {",
+                    "if entry.room == self.room && Some(entry.id) > self.last_sent {",
                 ),
             ],
         ),
         another(
-            "history-in-steps",
-            "a new page's history looked for a hundred entries at a time, back from the newest",
+            "history-whole-log",
+            "a new page's history looked for in one read of the whole log, not back from the newest in steps",
             vec![replace(
                 LOG4,
-                "            let reply: StreamRangeReply = redis\n                .xrevrange_count(STREAM, \"+\", \"-\", KEPT_ENTRIES)\n                .await?;\n            (reply.ids.into_iter().rev().collect(), false)\n",
-                "            let mut found = Vec::new();\n            let mut before = \"+\".to_string();\n            loop {\n                let reply: StreamRangeReply =\n                    redis.xrevrange_count(STREAM, before.as_str(), \"-\", 100).await?;\n                let Some(oldest) = reply.ids.last() else { break };\n                before = format!(\"({}\", oldest.id);\n                found.extend(reply.ids.into_iter().filter(|entry| in_room(entry, room)));\n                if found.len() >= RECENT_ENTRIES {\n                    break;\n                }\n            }\n            found.truncate(RECENT_ENTRIES);\n            (found.into_iter().rev().collect(), false)\n",
+                "            let mut entries: Vec<StreamId> = Vec::new();\n            let mut before = \"+\".to_string();\n            while entries.len() < RECENT_ENTRIES {\n                let reply: StreamRangeReply = redis\n                    .xrevrange_count(STREAM, before.as_str(), \"-\", RECENT_ENTRIES)\n                    .await?;\n                let Some(oldest) = reply.ids.last() else {\n                    break;\n                };\n                // `(` makes the end exclusive: the next read goes on below it.\n                before = format!(\"({}\", oldest.id);\n                let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));\n                entries.extend(of_room);\n            }\n            entries.truncate(RECENT_ENTRIES);\n",
+                "            let reply: StreamRangeReply = redis\n                .xrevrange_count(STREAM, \"+\", \"-\", KEPT_ENTRIES)\n                .await?;\n            let of_room = reply.ids.into_iter().filter(|entry| in_room(entry, room));\n            let entries: Vec<StreamId> = of_room.take(RECENT_ENTRIES).collect();\n",
             )],
         ),
         near_miss(
@@ -567,7 +566,18 @@ fn rooms() -> Vec<Variant> {
             "leaks-live",
             "every entry to every page: the room is written, but the fan-out ignores it",
             "Hand each entry only to the pages whose room",
-            vec![replace(FANOUT4, to_its_room, "pages.iter()")],
+            vec![
+                replace(
+                    FANOUT4,
+                    to_its_room,
+                    "        for channel in self.rooms.lock().unwrap().values() {\n            let _ = channel.send(News::Entries(Arc::clone(&entries)));\n        }\n",
+                ),
+                replace(
+                    FANOUT4,
+                    "pub fn deliver(&self, room: &Room,",
+                    "pub fn deliver(&self, _room: &Room,",
+                ),
+            ],
         ),
         near_miss(
             "history-every-room",
@@ -575,8 +585,8 @@ fn rooms() -> Vec<Variant> {
             "got the last lines of every room",
             vec![replace(
                 LOG4,
-                room_filter,
-                ".filter(|entry| after.is_none() || in_room(entry, room))",
+                &format!("let of_room = reply.ids.into_iter(){in_room};\n                entries"),
+                "let of_room = reply.ids.into_iter();\n                entries",
             )],
         ),
         near_miss(
@@ -585,8 +595,10 @@ fn rooms() -> Vec<Variant> {
             "got what every room said while it was away",
             vec![replace(
                 LOG4,
-                room_filter,
-                ".filter(|entry| after.is_some() || in_room(entry, room))",
+                &format!(
+                    "let of_room = reply.ids.into_iter(){in_room};\n            let older_gone"
+                ),
+                "let of_room = reply.ids.into_iter();\n            let older_gone",
             )],
         ),
         near_miss(
@@ -600,9 +612,9 @@ fn rooms() -> Vec<Variant> {
                     "pub static ROOM_OF_AUTHOR: std::sync::Mutex<Vec<(String, Room)>> =\n    std::sync::Mutex::new(Vec::new());\n\nfn room_of(entry: &StreamId) -> Room {\n    let author: Option<String> = entry.get(\"name\");\n    let rooms = ROOM_OF_AUTHOR.lock().unwrap();\n    let named = author.and_then(|author| {\n        let found = rooms.iter().rev().find(|(name, _)| *name == author);\n        found.map(|(_, room)| room.to_string())\n    });\n",
                 ),
                 replace(
-                    FANOUT4,
-                    "        let number = self.next_number.fetch_add(1, Ordering::Relaxed);\n",
-                    "        let number = self.next_number.fetch_add(1, Ordering::Relaxed);\n        let known = (name.to_string(), room.clone());\n        crate::chat_log::ROOM_OF_AUTHOR.lock().unwrap().push(known);\n",
+                    TALK4,
+                    "    let mut listener = chat.fanout.listen(room);\n",
+                    "    let known = (name.to_string(), room.clone());\n    crate::chat_log::ROOM_OF_AUTHOR.lock().unwrap().push(known);\n    let mut listener = chat.fanout.listen(room);\n",
                 ),
             ],
         ),
