@@ -112,13 +112,12 @@ impl Listener {
     /// The next message, waiting for one. `TooSlow` if the page let
     /// `QUEUE_LENGTH` go unread and the oldest of them are gone.
     pub async fn next(&mut self) -> Result<News, TooSlow> {
-        loop {
-            match self.news.recv().await {
-                Ok(news) => return Ok(news),
-                Err(broadcast::error::RecvError::Lagged(_)) => return Err(TooSlow),
-                // The sender lives as long as the server; this is its end.
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            }
+        match self.news.recv().await {
+            Ok(news) => Ok(news),
+            Err(broadcast::error::RecvError::Lagged(_)) => Err(TooSlow),
+            // The sender lives as long as the server: this is its end, and
+            // there is nothing more to wait for.
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
         }
     }
 
