@@ -230,6 +230,57 @@ async fn long_messages_arrive_whole_in_small_frames() {
     }
 }
 
+/// How many lines the fast typist sends without waiting.
+const FAST_LINES: usize = 2000;
+
+/// A page that sends line after line without waiting, and reads, is
+/// served: each line is answered `sent` and comes back through the chat,
+/// and the page is never taken for one that stopped reading. While Redis
+/// writes a line, the chat goes on to the page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_types_fast_and_reads_is_served() {
+    let Some(redis) = redis_for_test().await else {
+        return;
+    };
+    let step4 = instance(&redis, "A").await;
+    let token = log_in(step4.port, "fast").await.unwrap();
+    let (socket, _) = open_chat(step4.port, &token, None).await.unwrap();
+    let (mut typing, mut reading) = futures_util::StreamExt::split(socket);
+    let typed = async {
+        for number in 0..FAST_LINES {
+            let line = serde_json::json!({"type": "chat", "text": format!("fast {number}"),
+                "client_id": format!("fast-{number}")});
+            typing.send(Message::text(line.to_string())).await.unwrap();
+        }
+    };
+    let read = async {
+        let (mut answered, mut echoed) = (0, 0);
+        while answered < FAST_LINES || echoed < FAST_LINES {
+            let message =
+                tokio::time::timeout(ARRIVES, futures_util::StreamExt::next(&mut reading))
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("{answered} answered and {echoed} back, then nothing")
+                    });
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let message: Value = serde_json::from_str(&text).unwrap();
+                    answered += usize::from(message["type"] == "sent");
+                    echoed += usize::from(message["type"] == "chat");
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    panic!("closed after {answered} answers and {echoed} lines back: {frame:?}")
+                }
+                Some(Ok(_)) => {}
+                other => panic!("after {answered} answers and {echoed} lines back: {other:?}"),
+            }
+        }
+        (answered, echoed)
+    };
+    let ((), (answered, echoed)) = tokio::join!(typed, read);
+    println!("{FAST_LINES} lines typed at once: {answered} answered, {echoed} back");
+}
+
 /// A page that reconnects with the id of the last line it showed gets
 /// exactly the lines written after it, in order, each once, then the live
 /// chat. Here another page writes a burst of lines, without waiting,

@@ -3,17 +3,21 @@
 //! One task serves a page. It waits for two things at once: what the page
 //! sends, which goes into the log, and what the fan-out hands out, which
 //! goes to the page (see `sending`, which also sends the page its history
-//! and answers). A page that does not read holds up only this task: the
-//! fan-out hands out to the others without waiting for it.
+//! and answers). While Redis writes one of the page's lines, the chat goes
+//! on to the page, and the page's next message waits its turn: a page that
+//! types fast is not made to look as if it had stopped reading. A page
+//! that does not read holds up only this task: the fan-out hands out to
+//! the others without waiting for it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, OptionFuture};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use warp::http::StatusCode;
 
 use crate::broker::Broker;
@@ -79,21 +83,23 @@ pub async fn talk(
         Ok(page) => page,
         Err(why) => return why,
     };
+    // The page's line that Redis is writing, if one is: while it is, the
+    // chat goes on to the page, and the page's next message waits.
+    let mut writing: Option<BoxFuture<'_, Option<String>>> = None;
     let stop = loop {
         tokio::select! {
-            // In this order: the server stopping; then what the page
-            // sends, quick to handle, so that its lines never wait
-            // behind a busy chat; then the chat.
             biased;
             () = page.shutdown.requested() => break sending::going_away(),
-            frame = page.websocket.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(answer) = Box::pin(receive(chat, name, room, &text)).await {
-                        if let Err(stop) = page.send(answer).await {
-                            break stop;
-                        }
+            Some(answer) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
+                writing = None;
+                if let Some(answer) = answer {
+                    if let Err(stop) = page.send(answer).await {
+                        break stop;
                     }
                 }
+            }
+            frame = page.websocket.next(), if writing.is_none() => match frame {
+                Some(Ok(Message::Text(text))) => writing = Some(Box::pin(receive(chat, name, room, text))),
                 Some(Ok(Message::Binary(_))) => {
                     let reason = "this chat speaks JSON text; binary frames are not accepted";
                     break Stop::Close(CloseFrame { code: CloseCode::Unsupported, reason: reason.into() });
@@ -213,8 +219,8 @@ async fn end(page: &mut Page, name: &str, room: &Room, chat: &Chat, stop: Stop) 
 /// A message from the page: a chat line goes into the log, and comes
 /// back to this page through it like to every other, after a `sent` that
 /// names its entry; anything else gets an error that says why.
-async fn receive(chat: &Chat, name: &str, room: &Room, text: &str) -> Option<String> {
-    let (text, client_id) = match protocol::parse(text) {
+async fn receive(chat: &Chat, name: &str, room: &Room, text: Utf8Bytes) -> Option<String> {
+    let (text, client_id) = match protocol::parse(&text) {
         Ok(FromPage::Chat { text, client_id }) => (text, client_id),
         Err(Refused { problem, client_id }) => {
             println!("Refused a message from {name}: {problem}");
