@@ -1,10 +1,14 @@
 //! The opening handshake: a request on `/chat` that asks to upgrade
 //! becomes a WebSocket, or gets a refusal that says why.
 //!
-//! This is step 3's handshake, checked in the same order, with one thing
-//! more: it takes the session cookie along (see `login`), so that `main`
-//! can ask Redis who the page is before answering 101. A page of another
-//! site is refused here, with 403, before its cookie is even looked at.
+//! This is step 3's handshake, checked in the same order. It takes the
+//! session cookie along (see `login`), so that `main` can ask Redis who the
+//! page is before answering 101; a page of another site is refused here,
+//! with 403, before its cookie is even looked at. And since a chat holds
+//! thousands of pages, what the WebSocket keeps for each is cut down: a
+//! smaller read buffer, no write buffer of tungstenite's own (`batched`
+//! gathers the writes instead), the TCP connection taken back from hyper
+//! at once, and the WebSocket handed over boxed.
 
 use std::future::Future;
 

@@ -71,15 +71,16 @@ impl Page {
     }
 
     /// Sends the page's history, then what the fan-out brought while it
-    /// was read.
+    /// was read, unless the page fell behind meanwhile.
     pub async fn send_history(
         &mut self,
         history: String,
-        meanwhile: Vec<News>,
+        meanwhile: Vec<Result<News, TooSlow>>,
     ) -> Result<(), Stop> {
         let mut messages = Vec::new();
         add_frames(&mut messages, history.into());
         for news in meanwhile {
+            let news = news.map_err(|TooSlow| too_slow())?;
             self.add_news(&mut messages, news);
         }
         self.send_watched(messages).await

@@ -11,10 +11,10 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::net::TcpSocket;
-use tokio::time::{Instant, sleep};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{Instant, sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 // The pieces that start Redis, step 4 and nginx and talk to them live in
@@ -182,9 +182,7 @@ async fn long_messages_arrive_whole_in_small_frames() {
     until_chat(&mut writer, &long_line).await.unwrap();
 
     let headers = format!("Origin: http://localhost:{port}\r\nCookie: session={token}\r\n");
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut raw = wire::upgrade_raw(stream, &upgrade_request(port, &headers))
         .await
         .unwrap();
@@ -245,7 +243,7 @@ async fn a_page_that_types_fast_and_reads_is_served() {
     let step4 = instance(&redis, "A").await;
     let token = log_in(step4.port, "fast").await.unwrap();
     let (socket, _) = open_chat(step4.port, &token, None).await.unwrap();
-    let (mut typing, mut reading) = futures_util::StreamExt::split(socket);
+    let (mut typing, mut reading) = socket.split();
     let typed = async {
         for number in 0..FAST_LINES {
             let line = serde_json::json!({"type": "chat", "text": format!("fast {number}"),
@@ -256,12 +254,9 @@ async fn a_page_that_types_fast_and_reads_is_served() {
     let read = async {
         let (mut answered, mut echoed) = (0, 0);
         while answered < FAST_LINES || echoed < FAST_LINES {
-            let message =
-                tokio::time::timeout(ARRIVES, futures_util::StreamExt::next(&mut reading))
-                    .await
-                    .unwrap_or_else(|_| {
-                        panic!("{answered} answered and {echoed} back, then nothing")
-                    });
+            let message = timeout(ARRIVES, reading.next())
+                .await
+                .unwrap_or_else(|_| panic!("{answered} answered and {echoed} back, then nothing"));
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let message: Value = serde_json::from_str(&text).unwrap();

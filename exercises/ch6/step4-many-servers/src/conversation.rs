@@ -169,20 +169,22 @@ async fn open(
 /// The page's history, with where it stops and what the fan-out brought
 /// while Redis read it. That waits here, not in the fan-out: a page that
 /// has been sent nothing yet is not slow, and with a crowd connecting at
-/// once it would be found so before it has even had its history.
+/// once it would be found so before it has even had its history. Only a
+/// task the server is too busy to run falls behind even so; then the
+/// page is closed as too slow, and comes back for the rest from the log.
 async fn read_history(
     chat: &Chat,
     name: &str,
     room: &Room,
     after: Option<EntryId>,
     listener: &mut Listener,
-) -> redis::RedisResult<(String, Option<EntryId>, Vec<News>)> {
+) -> redis::RedisResult<(String, Option<EntryId>, Vec<Result<News, TooSlow>>)> {
     let mut meanwhile = Vec::new();
     let mut reading = std::pin::pin!(chat_log::history(&chat.broker, room, after));
     let shown = loop {
         tokio::select! {
             shown = &mut reading => break shown?,
-            Ok(news) = listener.next() => meanwhile.push(news),
+            news = listener.next() => meanwhile.push(news),
         }
     };
     let history = ToPage::History {
